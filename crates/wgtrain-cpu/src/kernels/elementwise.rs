@@ -1,0 +1,166 @@
+use super::{PAR_CHUNK, PAR_MIN};
+use rayon::prelude::*;
+use wgtrain_graph::rng::dropout_scale;
+use wgtrain_graph::{BinaryOp, Shape, UnaryOp};
+
+fn unary_fn(op: UnaryOp) -> fn(f32) -> f32 {
+    match op {
+        UnaryOp::Neg => |x| -x,
+        UnaryOp::Relu => |x| x.max(0.0),
+        UnaryOp::Sigmoid => |x| 1.0 / (1.0 + (-x).exp()),
+        UnaryOp::Tanh => f32::tanh,
+        UnaryOp::Exp => f32::exp,
+        UnaryOp::Log => f32::ln,
+        UnaryOp::Sqrt => f32::sqrt,
+        UnaryOp::Square => |x| x * x,
+        UnaryOp::Step => |x| if x > 0.0 { 1.0 } else { 0.0 },
+    }
+}
+
+fn binary_fn(op: BinaryOp) -> fn(f32, f32) -> f32 {
+    match op {
+        BinaryOp::Add => |a, b| a + b,
+        BinaryOp::Sub => |a, b| a - b,
+        BinaryOp::Mul => |a, b| a * b,
+        BinaryOp::Div => |a, b| a / b,
+        BinaryOp::Equal => |a, b| if a == b { 1.0 } else { 0.0 },
+    }
+}
+
+pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
+    let f = unary_fn(op);
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(x.par_chunks(PAR_CHUNK))
+            .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x)));
+    } else {
+        out.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+    }
+}
+
+/// Elementwise `a op b` with numpy broadcasting. Common layouts (same shape, a scalar side,
+/// a trailing-row side, a per-row column side) take direct loops; others use strided indexing.
+pub fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    sa: &Shape,
+    b: &[f32],
+    sb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+) {
+    let f = binary_fn(op);
+    let n = out.len();
+    if a.len() == n && b.len() == n {
+        if n >= PAR_MIN {
+            out.par_chunks_mut(PAR_CHUNK)
+                .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
+                .for_each(|(o, (a, b))| {
+                    for i in 0..o.len() {
+                        o[i] = f(a[i], b[i]);
+                    }
+                });
+        } else {
+            for i in 0..n {
+                out[i] = f(a[i], b[i]);
+            }
+        }
+    } else if b.len() == 1 {
+        let bv = b[0];
+        out.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x, bv));
+    } else if a.len() == 1 {
+        let av = a[0];
+        out.iter_mut().zip(b).for_each(|(o, &y)| *o = f(av, y));
+    } else if a.len() == n && is_trailing(sb, so) {
+        for (o, a) in out.chunks_mut(b.len()).zip(a.chunks(b.len())) {
+            for i in 0..o.len() {
+                o[i] = f(a[i], b[i]);
+            }
+        }
+    } else if b.len() == n && is_trailing(sa, so) {
+        for (o, b) in out.chunks_mut(a.len()).zip(b.chunks(a.len())) {
+            for i in 0..o.len() {
+                o[i] = f(a[i], b[i]);
+            }
+        }
+    } else if a.len() == n && is_column(sb, so) {
+        let w = so.last();
+        for ((o, a), &bv) in out.chunks_mut(w).zip(a.chunks(w)).zip(b) {
+            for i in 0..w {
+                o[i] = f(a[i], bv);
+            }
+        }
+    } else {
+        strided(so, sa, sb, |i, ia, ib| out[i] = f(a[ia], b[ib]));
+    }
+}
+
+/// `s` broadcasts to `o` by repeating it along leading axes only.
+fn is_trailing(s: &Shape, o: &Shape) -> bool {
+    let r = s.rank();
+    let lead_ones = s.0.iter().take_while(|&&d| d == 1).count();
+    r <= o.rank() && s.0[lead_ones..] == o.0[o.rank() - (r - lead_ones)..]
+}
+
+/// `s` is `o` with the last axis collapsed to 1.
+fn is_column(s: &Shape, o: &Shape) -> bool {
+    s.rank() == o.rank() && s.last() == 1 && s.0[..s.rank() - 1] == o.0[..o.rank() - 1]
+}
+
+pub const MAX_RANK: usize = 8;
+
+/// Calls `f(out_index, a_index, b_index)` for every element of `so`, where `sa` and `sb`
+/// broadcast to `so`.
+pub fn strided(so: &Shape, sa: &Shape, sb: &Shape, mut f: impl FnMut(usize, usize, usize)) {
+    let r = so.rank();
+    assert!(
+        r <= MAX_RANK,
+        "tensors of rank above {MAX_RANK} are not supported"
+    );
+    let mut stride_a = [0usize; MAX_RANK];
+    let mut stride_b = [0usize; MAX_RANK];
+    fill_strides(sa, so, &mut stride_a);
+    fill_strides(sb, so, &mut stride_b);
+    let mut idx = [0usize; MAX_RANK];
+    let (mut ia, mut ib) = (0usize, 0usize);
+    for i in 0..so.numel() {
+        f(i, ia, ib);
+        for ax in (0..r).rev() {
+            idx[ax] += 1;
+            ia += stride_a[ax];
+            ib += stride_b[ax];
+            if idx[ax] < so.0[ax] {
+                break;
+            }
+            ia -= stride_a[ax] * idx[ax];
+            ib -= stride_b[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+}
+
+fn fill_strides(s: &Shape, o: &Shape, out: &mut [usize; MAX_RANK]) {
+    let r = o.rank();
+    let mut acc = 1;
+    for k in 0..s.rank() {
+        let d = s.0[s.rank() - 1 - k];
+        out[r - 1 - k] = if d == 1 { 0 } else { acc };
+        acc *= d;
+    }
+}
+
+pub fn dropout(x: &[f32], out: &mut [f32], rate: f32, seed: u64, step: u64, key: u32) {
+    let body = |base: usize, o: &mut [f32], x: &[f32]| {
+        for i in 0..o.len() {
+            o[i] = x[i] * dropout_scale(seed, step, key, base + i, rate);
+        }
+    };
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(x.par_chunks(PAR_CHUNK))
+            .enumerate()
+            .for_each(|(c, (o, x))| body(c * PAR_CHUNK, o, x));
+    } else {
+        body(0, out, x);
+    }
+}

@@ -1,0 +1,50 @@
+//! Ops that move data without arithmetic (beyond the sums of `sum_to`).
+
+use super::elementwise::strided;
+use wgtrain_graph::Shape;
+
+/// Copies `x` (axis length `n_in`) into `out` (axis length `n_out`) at axis offset `at`.
+pub fn copy_along(x: &[f32], sx: &Shape, axis: usize, out: &mut [f32], n_out: usize, at: usize) {
+    let (outer, n_in, inner) = sx.around(axis);
+    for o in 0..outer {
+        let src = &x[o * n_in * inner..(o + 1) * n_in * inner];
+        let dst_start = (o * n_out + at) * inner;
+        out[dst_start..dst_start + n_in * inner].copy_from_slice(src);
+    }
+}
+
+/// `out = x[.., start..start + len, ..]` along `axis`.
+pub fn slice(x: &[f32], sx: &Shape, axis: usize, start: usize, out: &mut [f32], len: usize) {
+    let (outer, n, inner) = sx.around(axis);
+    for o in 0..outer {
+        let src_start = (o * n + start) * inner;
+        out[o * len * inner..(o + 1) * len * inner]
+            .copy_from_slice(&x[src_start..src_start + len * inner]);
+    }
+}
+
+pub fn broadcast_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
+    if x.len() == 1 {
+        out.fill(x[0]);
+        return;
+    }
+    strided(so, sx, sx, |i, ix, _| out[i] = x[ix]);
+}
+
+/// Sums `x` over the axes where `so` broadcasts up to `sx`.
+pub fn sum_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
+    out.fill(0.0);
+    if out.len() == 1 {
+        out[0] = x.iter().sum();
+        return;
+    }
+    let n = out.len();
+    let lead_ones = so.0.iter().take_while(|&&d| d == 1).count();
+    if x.len() % n == 0 && sx.0.ends_with(&so.0[lead_ones..]) {
+        for row in x.chunks(n) {
+            out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+        }
+        return;
+    }
+    strided(sx, so, so, |i, io, _| out[io] += x[i]);
+}

@@ -1,0 +1,13 @@
+//! CPU kernels, one file per op family. Each works on slices the executor hands it; none allocates.
+
+pub mod elementwise;
+pub mod layout;
+pub mod loss;
+pub mod matmul;
+pub mod optim;
+pub mod reduce;
+
+/// Above this many elements an elementwise kernel splits its work across threads.
+pub const PAR_MIN: usize = 1 << 15;
+/// Chunk size for parallel elementwise work.
+pub const PAR_CHUNK: usize = 1 << 13;

@@ -1,0 +1,273 @@
+//! The CPU backend: runs compiled plans with multi-threaded Rust kernels over one preallocated
+//! arena per plan. A step allocates nothing.
+
+pub mod kernels;
+
+use kernels::{elementwise, layout, loss, matmul, optim, reduce};
+use wgtrain_graph::backend::{BackendError, BackendResult};
+use wgtrain_graph::{Backend, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
+
+pub struct CpuBackend {
+    params: Vec<Vec<f32>>,
+    optimizer_slots: Vec<[Vec<f32>; 2]>,
+    plans: Vec<Compiled>,
+    pool: rayon::ThreadPool,
+}
+
+struct Compiled {
+    plan: Plan,
+    arena: Vec<f32>,
+}
+
+fn err(msg: impl Into<String>) -> BackendError {
+    BackendError(msg.into())
+}
+
+impl CpuBackend {
+    /// A backend using every core.
+    pub fn new() -> Self {
+        Self::with_threads(0)
+    }
+
+    /// A backend using `threads` worker threads (0: one per core).
+    pub fn with_threads(threads: usize) -> Self {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("the CPU backend's thread pool starts");
+        Self {
+            params: Vec::new(),
+            optimizer_slots: Vec::new(),
+            plans: Vec::new(),
+            pool,
+        }
+    }
+
+    fn param(&self, id: ParamId) -> BackendResult<&Vec<f32>> {
+        self.params
+            .get(id.0)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| err(format!("parameter {} was never set", id.0)))
+    }
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads)", self.pool.current_num_threads())
+    }
+
+    fn set_param(&mut self, id: ParamId, values: &[f32]) -> BackendResult<()> {
+        if self.params.len() <= id.0 {
+            self.params.resize(id.0 + 1, Vec::new());
+        }
+        self.params[id.0] = values.to_vec();
+        Ok(())
+    }
+
+    fn read_param(&mut self, id: ParamId, out: &mut [f32]) -> BackendResult<()> {
+        let p = self.param(id)?;
+        if p.len() != out.len() {
+            return Err(err(format!(
+                "parameter {} has {} values, asked for {}",
+                id.0,
+                p.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(p);
+        Ok(())
+    }
+
+    fn reset_optimizer(&mut self) {
+        self.optimizer_slots.clear();
+    }
+
+    fn compile(&mut self, plan: Plan) -> BackendResult<PlanId> {
+        for (id, shape) in &plan.params {
+            let have = self.param(*id)?.len();
+            if have != shape.numel() {
+                return Err(err(format!(
+                    "parameter {} has {have} values but the plan reads it as {shape}",
+                    id.0
+                )));
+            }
+        }
+        let mut arena = vec![0.0f32; plan.arena_len];
+        for (i, node) in plan.graph.nodes.iter().enumerate() {
+            if let (Op::Const { value }, Some(slot)) = (&node.op, plan.slots[i]) {
+                arena[slot.offset] = *value;
+            }
+        }
+        self.plans.push(Compiled { plan, arena });
+        Ok(PlanId(self.plans.len() - 1))
+    }
+
+    fn plan(&self, id: PlanId) -> &Plan {
+        &self.plans[id.0].plan
+    }
+
+    fn run(&mut self, id: PlanId, inputs: &[&[f32]], args: &StepArgs) -> BackendResult<()> {
+        let compiled = self
+            .plans
+            .get_mut(id.0)
+            .ok_or_else(|| err(format!("no compiled plan {}", id.0)))?;
+        let plan = &compiled.plan;
+        let graph = &plan.graph;
+        if inputs.len() != graph.input_shapes.len() {
+            return Err(err(format!(
+                "the plan takes {} inputs, got {}",
+                graph.input_shapes.len(),
+                inputs.len()
+            )));
+        }
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let (Op::Input { index }, Some(slot)) = (&node.op, plan.slots[i]) {
+                let data = inputs[*index];
+                if data.len() != slot.len {
+                    return Err(err(format!(
+                        "input {index} should hold {} values (shape {}), got {}",
+                        slot.len,
+                        node.shape,
+                        data.len()
+                    )));
+                }
+                compiled.arena[slot.offset..slot.offset + slot.len].copy_from_slice(data);
+            }
+        }
+        let params = &self.params;
+        let arena = &mut compiled.arena;
+        self.pool.install(|| {
+            for &node in &plan.schedule {
+                execute(plan, params, arena, node, args);
+            }
+        });
+        if let Some(spec) = &plan.optimizer {
+            if self.optimizer_slots.len() < self.params.len() {
+                self.optimizer_slots
+                    .resize_with(self.params.len(), Default::default);
+            }
+            let slots_needed = spec.slots();
+            let params = &mut self.params;
+            let state = &mut self.optimizer_slots;
+            let arena = &compiled.arena;
+            self.pool.install(|| {
+                for u in &plan.updates {
+                    let p = &mut params[u.param.0];
+                    let s = &mut state[u.param.0];
+                    for (k, slot) in s.iter_mut().enumerate() {
+                        if k < slots_needed && slot.len() != p.len() {
+                            *slot = vec![0.0; p.len()];
+                        }
+                    }
+                    let gs = plan.slots[u.grad.0].expect("a gradient has a slot");
+                    let g = &arena[gs.offset..gs.offset + gs.len];
+                    let [s0, s1] = s;
+                    optim::apply(spec, args.optimizer, p, g, s0, s1);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, id: PlanId, node: NodeId, out: &mut [f32]) -> BackendResult<()> {
+        let compiled = &self.plans[id.0];
+        if let Op::Param { id } = compiled.plan.graph.node(node).op {
+            return self.read_param(id, out);
+        }
+        let slot = compiled.plan.slots[node.0]
+            .ok_or_else(|| err(format!("node {} is not kept by the plan", node.0)))?;
+        if out.len() != slot.len {
+            return Err(err(format!(
+                "node {} holds {} values, asked for {}",
+                node.0,
+                slot.len,
+                out.len()
+            )));
+        }
+        out.copy_from_slice(&compiled.arena[slot.offset..slot.offset + slot.len]);
+        Ok(())
+    }
+}
+
+/// Runs the kernel of one scheduled node.
+fn execute(plan: &Plan, params: &[Vec<f32>], arena: &mut [f32], id: NodeId, args: &StepArgs) {
+    let graph: &Graph = &plan.graph;
+    let node = graph.node(id);
+    let out_slot = plan.slots[id.0].expect("a scheduled node has a slot");
+    let base = arena.as_mut_ptr();
+    // SAFETY: the planner gives every node a slot that no live input overlaps, and slots lie
+    // inside the arena; parameters live outside it.
+    let out: &mut [f32] =
+        unsafe { std::slice::from_raw_parts_mut(base.add(out_slot.offset), out_slot.len) };
+    let input = |k: usize| -> &[f32] {
+        let x = node.inputs[k];
+        match graph.node(x).op {
+            Op::Param { id } => &params[id.0],
+            _ => {
+                let s = plan.slots[x.0].expect("an input of a scheduled node has a slot");
+                unsafe { std::slice::from_raw_parts(base.add(s.offset), s.len) }
+            }
+        }
+    };
+    let shape = |k: usize| graph.shape(node.inputs[k]);
+    match &node.op {
+        Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => {}
+        Op::Unary(op) => elementwise::unary(*op, input(0), out),
+        Op::Binary(op) => elementwise::binary(
+            *op,
+            input(0),
+            shape(0),
+            input(1),
+            shape(1),
+            out,
+            &node.shape,
+        ),
+        Op::MatMul { ta, tb } => {
+            matmul::matmul(input(0), shape(0), input(1), shape(1), out, *ta, *tb)
+        }
+        Op::Reduce { op, axis, .. } => reduce::reduce(*op, input(0), shape(0), *axis, out),
+        Op::Softmax { axis } => reduce::softmax(input(0), shape(0), *axis, out, false),
+        Op::LogSoftmax { axis } => reduce::softmax(input(0), shape(0), *axis, out, true),
+        Op::Concat { axis } => {
+            let n_out = node.shape.0[*axis];
+            let mut at = 0;
+            for k in 0..node.inputs.len() {
+                layout::copy_along(input(k), shape(k), *axis, out, n_out, at);
+                at += shape(k).0[*axis];
+            }
+        }
+        Op::Slice { axis, start, end } => {
+            layout::slice(input(0), shape(0), *axis, *start, out, end - start)
+        }
+        Op::Pad { axis, before, .. } => {
+            out.fill(0.0);
+            layout::copy_along(input(0), shape(0), *axis, out, node.shape.0[*axis], *before);
+        }
+        Op::Reshape { .. } => out.copy_from_slice(input(0)),
+        Op::BroadcastTo { .. } => layout::broadcast_to(input(0), shape(0), out, &node.shape),
+        Op::SumTo { .. } => layout::sum_to(input(0), shape(0), out, &node.shape),
+        Op::Dropout { rate, key } => {
+            elementwise::dropout(input(0), out, *rate, args.seed, args.step, *key)
+        }
+        Op::OneHot { depth } => loss::one_hot(input(0), *depth, out),
+        Op::SoftmaxCrossEntropy => {
+            out[0] = loss::softmax_cross_entropy(input(0), input(1), shape(0).last())
+        }
+        Op::SoftmaxCrossEntropyGrad => {
+            loss::softmax_cross_entropy_grad(input(0), input(1), shape(0).last(), input(2)[0], out)
+        }
+        Op::SigmoidBinaryCrossEntropy => out[0] = loss::sigmoid_bce(input(0), input(1)),
+        Op::SigmoidBinaryCrossEntropyGrad => {
+            loss::sigmoid_bce_grad(input(0), input(1), input(2)[0], out)
+        }
+        Op::Accuracy { kind } => {
+            out[0] = loss::accuracy(*kind, input(0), input(1), shape(0).last())
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Reverse-mode autodiff as a graph transformation: every op's gradient rule, in one place.
+//! The backward nodes are appended to the same graph, so any backend runs them.
+
+use crate::error::GraphError;
+use crate::graph::{Graph, NodeId};
+use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
+
+/// Appends the nodes computing d`loss`/d`wrt` for each `wrt`; `loss` must be a scalar.
+/// A `wrt` node the loss does not depend on gets `None`.
+pub fn gradients(
+    g: &mut Graph,
+    loss: NodeId,
+    wrt: &[NodeId],
+) -> Result<Vec<Option<NodeId>>, GraphError> {
+    if g.shape(loss).numel() != 1 {
+        return Err(GraphError::Invalid(format!(
+            "gradients need a scalar loss, got shape {}",
+            g.shape(loss)
+        )));
+    }
+    let needed = on_path(g, loss, wrt);
+    let mut grads: Vec<Option<NodeId>> = vec![None; loss.0 + 1];
+    grads[loss.0] = Some(g.scalar(1.0));
+    for i in (0..=loss.0).rev() {
+        let Some(up) = grads[i] else { continue };
+        if !needed[i] || g.nodes[i].op.is_leaf() {
+            continue;
+        }
+        let node = NodeId(i);
+        let inputs = g.nodes[i].inputs.clone();
+        let input_grads = input_gradients(g, node, up)?;
+        for (x, dx) in inputs.iter().zip(input_grads) {
+            let Some(dx) = dx else { continue };
+            if !needed[x.0] {
+                continue;
+            }
+            grads[x.0] = Some(match grads[x.0] {
+                None => dx,
+                Some(acc) => g.add(acc, dx)?,
+            });
+        }
+    }
+    Ok(wrt
+        .iter()
+        .map(|w| grads.get(w.0).copied().flatten())
+        .collect())
+}
+
+/// Marks the nodes that lie on some path from a `wrt` node to `loss`.
+fn on_path(g: &Graph, loss: NodeId, wrt: &[NodeId]) -> Vec<bool> {
+    let n = loss.0 + 1;
+    let mut from_wrt = vec![false; n];
+    for w in wrt {
+        if w.0 < n {
+            from_wrt[w.0] = true;
+        }
+    }
+    for i in 0..n {
+        if g.nodes[i].inputs.iter().any(|x| from_wrt[x.0]) {
+            from_wrt[i] = true;
+        }
+    }
+    let mut to_loss = vec![false; n];
+    to_loss[loss.0] = true;
+    for i in (0..n).rev() {
+        if to_loss[i] {
+            for x in &g.nodes[i].inputs {
+                to_loss[x.0] = true;
+            }
+        }
+    }
+    (0..n).map(|i| from_wrt[i] && to_loss[i]).collect()
+}
+
+type Grads = Result<Vec<Option<NodeId>>, GraphError>;
+
+/// The gradient rule of each op: given the node and the gradient of its output, the gradients
+/// of its inputs (`None` where an input gets no gradient).
+fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
+    let node = g.node(y).clone();
+    let x = &node.inputs;
+    let xs = |i: usize, g: &Graph| g.shape(x[i]).clone();
+    let one = |v: NodeId| Ok(vec![Some(v)]);
+    match node.op {
+        Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => Ok(vec![]),
+        Op::Unary(u) => match u {
+            UnaryOp::Neg => one(g.neg(gy)?),
+            UnaryOp::Relu => {
+                let mask = g.step(x[0])?;
+                one(g.mul(gy, mask)?)
+            }
+            UnaryOp::Sigmoid => {
+                let c1 = g.scalar(1.0);
+                let one_minus = g.sub(c1, y)?;
+                let d = g.mul(y, one_minus)?;
+                one(g.mul(gy, d)?)
+            }
+            UnaryOp::Tanh => {
+                let c1 = g.scalar(1.0);
+                let y2 = g.square(y)?;
+                let d = g.sub(c1, y2)?;
+                one(g.mul(gy, d)?)
+            }
+            UnaryOp::Exp => one(g.mul(gy, y)?),
+            UnaryOp::Log => one(g.div(gy, x[0])?),
+            UnaryOp::Sqrt => {
+                let two_y = g.mul_scalar(y, 2.0)?;
+                one(g.div(gy, two_y)?)
+            }
+            UnaryOp::Square => {
+                let two_x = g.mul_scalar(x[0], 2.0)?;
+                one(g.mul(gy, two_x)?)
+            }
+            UnaryOp::Step => Ok(vec![None]),
+        },
+        Op::Binary(b) => {
+            let (sa, sb) = (xs(0, g), xs(1, g));
+            let (da, db) = match b {
+                BinaryOp::Add => (gy, gy),
+                BinaryOp::Sub => (gy, g.neg(gy)?),
+                BinaryOp::Mul => (g.mul(gy, x[1])?, g.mul(gy, x[0])?),
+                BinaryOp::Div => {
+                    let da = g.div(gy, x[1])?;
+                    let gy_y = g.mul(da, y)?;
+                    (da, g.neg(gy_y)?)
+                }
+                BinaryOp::Equal => return Ok(vec![None, None]),
+            };
+            Ok(vec![Some(g.sum_to(da, &sa)?), Some(g.sum_to(db, &sb)?)])
+        }
+        Op::MatMul { ta, tb } => matmul_grads(g, x[0], x[1], gy, ta, tb),
+        Op::Reduce { op, axis, keepdims } => {
+            let sx = xs(0, g);
+            let kept = sx.with_dim(axis, 1);
+            let gk = if keepdims { gy } else { g.reshape(gy, kept)? };
+            let gb = g.broadcast_to(gk, sx.clone())?;
+            match op {
+                ReduceOp::Sum => one(gb),
+                ReduceOp::Mean => one(g.mul_scalar(gb, 1.0 / sx.0[axis] as f32)?),
+                ReduceOp::Max => {
+                    let yk = if keepdims {
+                        y
+                    } else {
+                        g.reshape(y, sx.with_dim(axis, 1))?
+                    };
+                    let mask = g.equal(x[0], yk)?;
+                    one(g.mul(gb, mask)?)
+                }
+            }
+        }
+        Op::Softmax { axis } => {
+            let gyy = g.mul(gy, y)?;
+            let s = g.sum(gyy, axis as isize, true)?;
+            let centered = g.sub(gy, s)?;
+            one(g.mul(y, centered)?)
+        }
+        Op::LogSoftmax { axis } => {
+            let p = g.exp(y)?;
+            let s = g.sum(gy, axis as isize, true)?;
+            let ps = g.mul(p, s)?;
+            one(g.sub(gy, ps)?)
+        }
+        Op::Concat { axis } => {
+            let mut out = Vec::with_capacity(x.len());
+            let mut start = 0;
+            for xi in x {
+                let len = g.shape(*xi).0[axis];
+                out.push(Some(g.slice(gy, axis as isize, start, start + len)?));
+                start += len;
+            }
+            Ok(out)
+        }
+        Op::Slice { axis, start, end } => {
+            let len = xs(0, g).0[axis];
+            one(g.pad(gy, axis, start, len - end)?)
+        }
+        Op::Pad { axis, before, .. } => {
+            let len = xs(0, g).0[axis];
+            one(g.slice(gy, axis as isize, before, before + len)?)
+        }
+        Op::Reshape { .. } => {
+            let sx = xs(0, g);
+            one(g.reshape(gy, sx)?)
+        }
+        Op::BroadcastTo { .. } => {
+            let sx = xs(0, g);
+            one(g.sum_to(gy, &sx)?)
+        }
+        Op::SumTo { .. } => {
+            let sx = xs(0, g);
+            one(g.broadcast_to(gy, sx)?)
+        }
+        Op::Dropout { rate, key } => one(g.dropout(gy, rate, key)?),
+        Op::SoftmaxCrossEntropy => Ok(vec![
+            Some(g.push(Op::SoftmaxCrossEntropyGrad, &[x[0], x[1], gy])?),
+            None,
+        ]),
+        Op::SigmoidBinaryCrossEntropy => Ok(vec![
+            Some(g.push(Op::SigmoidBinaryCrossEntropyGrad, &[x[0], x[1], gy])?),
+            None,
+        ]),
+        Op::OneHot { .. } | Op::Accuracy { .. } => Ok(vec![None; x.len()]),
+        Op::SoftmaxCrossEntropyGrad | Op::SigmoidBinaryCrossEntropyGrad => {
+            Err(GraphError::NoGradient {
+                op: node.op.name(),
+                message: "second-order gradients are not supported".into(),
+            })
+        }
+    }
+}
+
+/// C = op(A) op(B): dA and dB as matmuls with the transposes folded in (no transpose copies).
+fn matmul_grads(g: &mut Graph, a: NodeId, b: NodeId, gy: NodeId, ta: bool, tb: bool) -> Grads {
+    let da = if ta {
+        g.matmul_t(b, gy, tb, true)?
+    } else {
+        g.matmul_t(gy, b, false, !tb)?
+    };
+    let (sa, sb) = (g.shape(a).clone(), g.shape(b).clone());
+    let db = if sb.rank() == 2 && sa.rank() > 2 {
+        // A shared 2-D right operand: flatten the batch axes of A and the gradient into rows.
+        let k = sa.last();
+        let n = g.shape(gy).last();
+        let rows = sa.numel() / k;
+        let a2 = g.reshape(a, [rows, k])?;
+        let g2 = g.reshape(gy, [rows, n])?;
+        if tb {
+            g.matmul_t(g2, a2, true, false)?
+        } else {
+            g.matmul_t(a2, g2, true, false)?
+        }
+    } else if tb {
+        g.matmul_t(gy, a, true, ta)?
+    } else {
+        g.matmul_t(a, gy, !ta, false)?
+    };
+    Ok(vec![Some(da), Some(db)])
+}

@@ -1,0 +1,22 @@
+//! The graph layer of wgtrain: shapes, the op set with its shape rules, the graph builder,
+//! reverse-mode autodiff as a graph transformation, the planner and the backend boundary.
+
+pub mod autodiff;
+pub mod backend;
+pub mod error;
+pub mod graph;
+pub mod infer;
+pub mod op;
+pub mod optim;
+pub mod plan;
+pub mod rng;
+pub mod shape;
+
+pub use autodiff::gradients;
+pub use backend::{Backend, PlanId, StepArgs};
+pub use error::GraphError;
+pub use graph::{Graph, Node, NodeId};
+pub use op::{AccuracyKind, BinaryOp, Op, ParamId, ReduceOp, UnaryOp};
+pub use optim::OptimizerSpec;
+pub use plan::{Plan, PlanOutputs, Slot, Update};
+pub use shape::Shape;

@@ -1,0 +1,147 @@
+use crate::shape::Shape;
+use serde::{Deserialize, Serialize};
+
+/// Index of a trainable parameter in the model's parameter store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ParamId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Exp,
+    Log,
+    Sqrt,
+    Square,
+    /// 1 where x > 0, else 0: the derivative of relu.
+    Step,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// 1 where a == b, else 0.
+    Equal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccuracyKind {
+    /// argmax(prediction) == argmax(one-hot label), over the last axis.
+    Categorical,
+    /// (prediction > 0.5) == (label > 0.5), elementwise.
+    Binary,
+}
+
+/// The whole op set. Every op has a shape rule (`infer.rs`), a gradient rule (`autodiff.rs`)
+/// and a kernel in every backend.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A value fed each step (a batch of features or labels), by position.
+    Input {
+        index: usize,
+    },
+    /// A trainable parameter that lives in the backend for the whole run.
+    Param {
+        id: ParamId,
+    },
+    /// A scalar constant.
+    Const {
+        value: f32,
+    },
+    Unary(UnaryOp),
+    /// Elementwise with numpy broadcasting.
+    Binary(BinaryOp),
+    /// `op(a) @ op(b)` over the last two axes; leading axes are batch axes of equal size,
+    /// or `b` is 2-D and shared by every batch.
+    MatMul {
+        ta: bool,
+        tb: bool,
+    },
+    Reduce {
+        op: ReduceOp,
+        axis: usize,
+        keepdims: bool,
+    },
+    Softmax {
+        axis: usize,
+    },
+    LogSoftmax {
+        axis: usize,
+    },
+    Concat {
+        axis: usize,
+    },
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+    },
+    /// Zero padding along one axis: the gradient of `Slice`.
+    Pad {
+        axis: usize,
+        before: usize,
+        after: usize,
+    },
+    Reshape {
+        shape: Shape,
+    },
+    BroadcastTo {
+        shape: Shape,
+    },
+    /// Sums broadcast axes away: the gradient of broadcasting.
+    SumTo {
+        shape: Shape,
+    },
+    /// Inverted dropout; the mask comes from the counter-based RNG keyed by (seed, step, key, index).
+    Dropout {
+        rate: f32,
+        key: u32,
+    },
+    /// Class indices (stored as f32) to one-hot rows.
+    OneHot {
+        depth: usize,
+    },
+    /// Mean over rows of -sum(labels * log_softmax(logits)) along the last axis.
+    SoftmaxCrossEntropy,
+    /// (logits, labels, upstream scalar) -> d loss / d logits.
+    SoftmaxCrossEntropyGrad,
+    /// Mean over all elements of the binary cross-entropy of sigmoid(logits) against targets.
+    SigmoidBinaryCrossEntropy,
+    /// (logits, targets, upstream scalar) -> d loss / d logits.
+    SigmoidBinaryCrossEntropyGrad,
+    /// Fraction of correct predictions in the batch.
+    Accuracy {
+        kind: AccuracyKind,
+    },
+}
+
+impl Op {
+    pub fn name(&self) -> String {
+        match self {
+            Op::Unary(u) => format!("{u:?}").to_lowercase(),
+            Op::Binary(b) => format!("{b:?}").to_lowercase(),
+            Op::Reduce { op, .. } => format!("reduce_{op:?}").to_lowercase(),
+            other => {
+                let s = format!("{other:?}");
+                let head = s.split([' ', '{', '(']).next().unwrap_or("op").to_string();
+                head.to_lowercase()
+            }
+        }
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        matches!(self, Op::Input { .. } | Op::Param { .. } | Op::Const { .. })
+    }
+}

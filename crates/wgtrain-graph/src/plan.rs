@@ -1,0 +1,238 @@
+//! The planner: turns a graph and the values wanted from it into a schedule and a static memory
+//! plan. Every intermediate gets a slot in one arena, reused once its last reader has run.
+
+use crate::graph::{Graph, NodeId};
+use crate::op::{Op, ParamId};
+use crate::optim::OptimizerSpec;
+use crate::shape::Shape;
+
+/// Where a node's value lives in the arena, in f32 elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// The values a plan exposes after each run.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOutputs {
+    pub loss: Option<NodeId>,
+    pub metrics: Vec<NodeId>,
+    pub predictions: Vec<NodeId>,
+}
+
+/// Apply the optimizer to `param` with the gradient computed by node `grad`.
+#[derive(Clone, Copy, Debug)]
+pub struct Update {
+    pub param: ParamId,
+    pub grad: NodeId,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub graph: Graph,
+    /// Non-leaf nodes in execution order.
+    pub schedule: Vec<NodeId>,
+    /// Arena slot of every input, constant and scheduled node; `None` for params and dead nodes.
+    pub slots: Vec<Option<Slot>>,
+    pub arena_len: usize,
+    pub outputs: PlanOutputs,
+    pub updates: Vec<Update>,
+    pub optimizer: Option<OptimizerSpec>,
+    /// Every parameter the plan reads, with its shape.
+    pub params: Vec<(ParamId, Shape)>,
+}
+
+impl Plan {
+    pub fn new(
+        graph: Graph,
+        outputs: PlanOutputs,
+        updates: Vec<Update>,
+        optimizer: Option<OptimizerSpec>,
+    ) -> Plan {
+        let n = graph.nodes.len();
+        let mut roots: Vec<NodeId> = outputs.loss.into_iter().collect();
+        roots.extend(&outputs.metrics);
+        roots.extend(&outputs.predictions);
+        roots.extend(updates.iter().map(|u| u.grad));
+
+        let mut live = vec![false; n];
+        for r in &roots {
+            live[r.0] = true;
+        }
+        for i in (0..n).rev() {
+            if live[i] {
+                for x in &graph.nodes[i].inputs {
+                    live[x.0] = true;
+                }
+            }
+        }
+        // Inputs always get a slot: the caller feeds every one of them.
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if matches!(node.op, Op::Input { .. }) {
+                live[i] = true;
+            }
+        }
+
+        let schedule: Vec<NodeId> = (0..n)
+            .filter(|&i| live[i] && !graph.nodes[i].op.is_leaf())
+            .map(NodeId)
+            .collect();
+
+        // Position 0 is "before the first kernel"; kernel k runs at position k + 1.
+        const FOREVER: usize = usize::MAX;
+        let mut def = vec![0usize; n];
+        let mut last_use = vec![0usize; n];
+        for (k, id) in schedule.iter().enumerate() {
+            def[id.0] = k + 1;
+            for x in &graph.nodes[id.0].inputs {
+                last_use[x.0] = last_use[x.0].max(k + 1);
+            }
+        }
+        for r in &roots {
+            last_use[r.0] = FOREVER;
+        }
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if matches!(node.op, Op::Const { .. }) {
+                last_use[i] = FOREVER;
+            }
+        }
+
+        let mut arena = Arena::default();
+        let mut slots = vec![None; n];
+        let mut frees: Vec<Vec<usize>> = vec![Vec::new(); schedule.len() + 1];
+        let fed = (0..n).filter(|&i| {
+            live[i] && matches!(graph.nodes[i].op, Op::Input { .. } | Op::Const { .. })
+        });
+        let order: Vec<usize> = fed.chain(schedule.iter().map(|id| id.0)).collect();
+        for i in order {
+            let len = graph.nodes[i].shape.numel().max(1);
+            slots[i] = Some(Slot {
+                offset: arena.alloc(len),
+                len,
+            });
+            if last_use[i] != FOREVER {
+                frees[last_use[i].max(def[i])].push(i);
+            }
+            // Free only after the output is placed, so no kernel writes over its own inputs.
+            if def[i] > 0 {
+                for dead in std::mem::take(&mut frees[def[i]]) {
+                    if let Some(s) = slots[dead] {
+                        arena.free(s.offset);
+                    }
+                }
+            }
+        }
+
+        let mut params: Vec<(ParamId, Shape)> = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, nd)| match nd.op {
+                Op::Param { id } if live[i] => Some((id, nd.shape.clone())),
+                _ => None,
+            })
+            .collect();
+        params.sort_by_key(|p| p.0);
+        params.dedup_by_key(|p| p.0);
+
+        Plan {
+            graph,
+            schedule,
+            slots,
+            arena_len: arena.high_water,
+            outputs,
+            updates,
+            optimizer,
+            params,
+        }
+    }
+
+    /// Planned peak bytes of the arena (activations, gradients, inputs, constants).
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_len * 4
+    }
+
+    /// Bytes of the parameters the plan reads plus their optimizer slots.
+    pub fn state_bytes(&self) -> usize {
+        let slots = self.optimizer.as_ref().map_or(0, |o| o.slots());
+        let per_param: usize = self.params.iter().map(|(_, s)| s.numel()).sum();
+        per_param * 4 * (1 + slots)
+    }
+
+    pub fn peak_bytes(&self) -> usize {
+        self.arena_bytes() + self.state_bytes()
+    }
+}
+
+/// First-fit allocator over one growing block of f32 elements.
+#[derive(Default)]
+struct Arena {
+    /// Live blocks as (offset, len), sorted by offset.
+    blocks: Vec<(usize, usize)>,
+    high_water: usize,
+}
+
+impl Arena {
+    fn alloc(&mut self, len: usize) -> usize {
+        // Keep every block 16-element aligned so kernels may use wide loads.
+        let len = len.next_multiple_of(16);
+        let mut cursor = 0;
+        let mut at = self.blocks.len();
+        for (i, &(off, l)) in self.blocks.iter().enumerate() {
+            if off - cursor >= len {
+                at = i;
+                break;
+            }
+            cursor = off + l;
+        }
+        self.blocks.insert(at, (cursor, len));
+        self.high_water = self.high_water.max(cursor + len);
+        cursor
+    }
+
+    fn free(&mut self, offset: usize) {
+        if let Some(i) = self.blocks.iter().position(|b| b.0 == offset) {
+            self.blocks.remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_after_the_last_reader() {
+        let mut g = Graph::new();
+        let x = g.input([4, 64]);
+        let a = g.relu(x).unwrap();
+        let b = g.exp(a).unwrap();
+        let c = g.tanh(b).unwrap();
+        let d = g.neg(c).unwrap();
+        let outputs = PlanOutputs {
+            predictions: vec![d],
+            ..Default::default()
+        };
+        let plan = Plan::new(g, outputs, vec![], None);
+        // A chain needs only two live buffers at a time, the fed input included.
+        assert_eq!(plan.arena_len, 2 * 256);
+        let (sa, sc) = (plan.slots[a.0].unwrap(), plan.slots[c.0].unwrap());
+        assert_eq!(sa.offset, sc.offset);
+        assert_eq!(plan.schedule.len(), 4);
+    }
+
+    #[test]
+    fn dead_nodes_are_not_scheduled() {
+        let mut g = Graph::new();
+        let x = g.input([2, 3]);
+        let used = g.relu(x).unwrap();
+        let _unused = g.exp(x).unwrap();
+        let outputs = PlanOutputs {
+            predictions: vec![used],
+            ..Default::default()
+        };
+        let plan = Plan::new(g, outputs, vec![], None);
+        assert_eq!(plan.schedule, vec![used]);
+    }
+}

@@ -1,0 +1,4 @@
+pub use wgtrain_cpu as cpu;
+pub use wgtrain_data as data;
+pub use wgtrain_graph as graph;
+pub use wgtrain_nn as nn;
