@@ -1,9 +1,10 @@
 //! Dataset readers for wgtrain: the IDX file format, MNIST loading, and the
-//! download cache that fetches MNIST on first use.
+//! download cache that fetches MNIST on first use, and datasets generated in code.
 
 pub mod cache;
 pub mod idx;
 pub mod mnist;
+pub mod synthetic;
 
 mod download;
 mod one_hot;

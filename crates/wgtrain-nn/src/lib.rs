@@ -1,1 +1,28 @@
+//! Keras-style models on top of the graph: layers, Sequential and functional models, losses,
+//! metrics, the fit loop, progress output, summaries and checkpoints.
 
+pub mod array;
+pub mod checkpoint;
+pub mod fit;
+pub mod history;
+pub mod init;
+pub mod layer;
+pub mod layers;
+pub mod loss;
+pub mod model;
+pub mod progress;
+pub mod sequential;
+pub mod summary;
+pub mod tensor;
+
+pub use array::Array;
+pub use fit::{FitConfig, Validation};
+pub use history::History;
+pub use init::{set_random_seed, Initializer};
+pub use layer::{BuildCtx, CallCtx, Layer, LayerExt, LayerHandle, Weight};
+pub use layers::{Activation, Dense, Dropout, Flatten, Softmax};
+pub use loss::Loss;
+pub use model::{CompileConfig, Model};
+pub use sequential::Sequential;
+pub use tensor::{Input, Tensor};
+pub use wgtrain_graph::OptimizerSpec as Optimizer;

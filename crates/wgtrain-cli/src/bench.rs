@@ -1,0 +1,81 @@
+//! Steady-state step time of a reference model, as JSON.
+
+use crate::{backend_for, models, DeviceChoice};
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::json;
+use wgtrain::nn::{set_random_seed, Array, CompileConfig, FitConfig, Loss, Optimizer};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    model: String,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Timed steps (after the warm-up).
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    #[arg(long, default_value_t = 30)]
+    warmup: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// Print only the JSON result.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let known = models::lookup(&a.model)?;
+    if a.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    set_random_seed(7);
+    let mut model = known.build()?;
+    model.compile_on(
+        CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
+        backend_for(a.device),
+    )?;
+    // Random pixels and labels of MNIST's shape: the step's work does not depend on the values.
+    let n = a.batch_size * (a.steps + a.warmup);
+    let features = model.inputs()[0].shape().numel();
+    let classes = model.outputs()[0].shape().numel();
+    let x = Array::new([n, features], wgtrain::nn::init::uniform_stream(1, 1, n * features))?;
+    let labels = wgtrain::nn::init::uniform_stream(1, 2, n);
+    let mut y = vec![0.0; n * classes];
+    for (i, u) in labels.iter().enumerate() {
+        y[i * classes + (u * classes as f32) as usize % classes] = 1.0;
+    }
+    let y = Array::new([n, classes], y)?;
+    let peak = model.planned_peak_bytes(a.batch_size, &[y.sample_shape()])?;
+    let history = model.fit(
+        &[&x],
+        &[&y],
+        &FitConfig {
+            epochs: 1,
+            batch_size: a.batch_size,
+            verbose: false,
+            ..Default::default()
+        },
+    )?;
+    let mut ms: Vec<f64> = history.step_seconds[a.warmup..].iter().map(|s| s * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    let median = pct(0.5);
+    let out = json!({
+        "model": a.model,
+        "device": model.backend_description(),
+        "batch_size": a.batch_size,
+        "timed_steps": ms.len(),
+        "step_ms_median": median,
+        "step_ms_p10": pct(0.1),
+        "step_ms_p90": pct(0.9),
+        "samples_per_s": a.batch_size as f64 / (median / 1e3),
+        "planned_peak_bytes": peak,
+        "params": model.count_params(),
+    });
+    if !a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{out}");
+    }
+    Ok(())
+}

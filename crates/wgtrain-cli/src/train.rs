@@ -1,0 +1,77 @@
+use crate::models::{self, antirectifier};
+use crate::{backend_for, DeviceChoice};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use wgtrain::data::resolve_mnist_dir;
+use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model name, e.g. mnist-antirectifier.
+    model: String,
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Folder holding the dataset files (else WGTRAIN_DATA_DIR, else the download cache).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// Stop after this many training steps.
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Write the training history as JSON here.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Save the trained weights (safetensors) here.
+    #[arg(long)]
+    save: Option<PathBuf>,
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let known = models::lookup(&a.model)?;
+    let dir = resolve_mnist_dir(a.data_dir.as_deref())?;
+    let data = antirectifier::load_data(&dir)?;
+    set_random_seed(a.seed);
+    let mut model = known.build()?;
+    model.summary();
+    let backend = backend_for(a.device);
+    model.compile_on(
+        CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
+        backend,
+    )?;
+    let peak = model.planned_peak_bytes(a.batch_size.min(data.x_train.samples()), &[data.y_train.sample_shape()])?;
+    println!(
+        "backend: {}; planned peak memory of a training step: {:.2} MiB",
+        model.backend_description(),
+        peak as f64 / (1024.0 * 1024.0)
+    );
+    let history = model.fit(
+        &[&data.x_train],
+        &[&data.y_train],
+        &FitConfig {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            seed: Some(a.seed),
+            validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
+            max_steps: a.max_steps,
+            ..Default::default()
+        },
+    )?;
+    if let Some(acc) = history.last("val_accuracy") {
+        println!("test accuracy: {acc:.4}");
+    }
+    if let Some(path) = &a.history {
+        std::fs::write(path, history.to_json())
+            .with_context(|| format!("cannot write the history to {}", path.display()))?;
+    }
+    if let Some(path) = &a.save {
+        model.save_weights(path)?;
+        println!("weights saved to {}", path.display());
+    }
+    Ok(())
+}

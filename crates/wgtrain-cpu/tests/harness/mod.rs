@@ -1,0 +1,697 @@
+//! Shared by the gradient-check and parity suites: deterministic test data, the op cases both
+//! suites run, and a runner that differentiates a case on any backend.
+
+#![allow(dead_code)]
+
+use wgtrain_cpu::CpuBackend;
+use wgtrain_graph::{
+    gradients, Backend, BinaryOp, Graph, GraphError, NodeId, ParamId, Plan, PlanId, PlanOutputs,
+    ReduceOp, Shape, StepArgs, UnaryOp,
+};
+
+/// The step arguments of every run, so a dropout mask is the same in every run of a case.
+pub const ARGS: StepArgs = StepArgs {
+    seed: 7,
+    step: 3,
+    optimizer: [0.0; 4],
+};
+
+/// The backend every other backend is compared against.
+pub fn reference_backend() -> CpuBackend {
+    CpuBackend::with_threads(1)
+}
+
+/// The backends the parity suite compares against `reference_backend()`. The GPU backend is
+/// added to this list.
+pub fn backends_under_test() -> Vec<(String, Box<dyn Backend>)> {
+    let cpu = CpuBackend::new();
+    vec![(cpu.describe(), Box::new(cpu))]
+}
+
+/// SplitMix64: a small deterministic generator.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// Seeded by a name (FNV-1a), so a case draws the same values whatever runs before it.
+    pub fn from_name(name: &str) -> Self {
+        let hash = name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01B3)
+        });
+        Rng(hash)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * unit
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    pub fn values(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+/// How the values of a leaf are drawn.
+#[derive(Clone, Copy, Debug)]
+pub enum Init {
+    /// Uniform in [lo, hi).
+    Uniform(f32, f32),
+    /// Magnitude uniform in [lo, hi) with a random sign: clear of the kinks at 0.
+    Signed(f32, f32),
+    /// A shuffle of evenly spaced values from lo to hi: no ties, no near-ties.
+    Spaced(f32, f32),
+    /// One-hot rows along the last axis.
+    OneHot,
+}
+
+pub const ANY: Init = Init::Uniform(-1.0, 1.0);
+
+impl Init {
+    pub fn sample(self, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
+        let n: usize = shape.iter().product();
+        match self {
+            Init::Uniform(lo, hi) => rng.values(n, lo, hi),
+            Init::Signed(lo, hi) => (0..n)
+                .map(|_| {
+                    let v = rng.uniform(lo, hi);
+                    if rng.below(2) == 0 {
+                        v
+                    } else {
+                        -v
+                    }
+                })
+                .collect(),
+            Init::Spaced(lo, hi) => {
+                let gap = if n > 1 { (hi - lo) / (n - 1) as f32 } else { 0.0 };
+                let mut v: Vec<f32> = (0..n).map(|i| lo + gap * i as f32).collect();
+                for i in (1..n).rev() {
+                    v.swap(i, rng.below(i + 1));
+                }
+                v
+            }
+            Init::OneHot => {
+                let width = *shape.last().unwrap_or(&1);
+                let mut v = vec![0.0; n];
+                for row in v.chunks_mut(width) {
+                    row[rng.below(width)] = 1.0;
+                }
+                v
+            }
+        }
+    }
+}
+
+/// A tensor a case takes: its shape and how its values are drawn.
+#[derive(Clone, Debug)]
+pub struct Leaf {
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+pub fn leaf(shape: &[usize], init: Init) -> Leaf {
+    Leaf {
+        shape: shape.to_vec(),
+        init,
+    }
+}
+
+pub type Built = Result<NodeId, GraphError>;
+type Build = Box<dyn Fn(&mut Graph, &[NodeId]) -> Built>;
+
+/// One op under test: the graph it builds from its leaves.
+pub struct OpCase {
+    pub name: String,
+    /// Differentiated: each becomes a `Param` node.
+    pub params: Vec<Leaf>,
+    /// Fed each run but not differentiated (labels, targets).
+    pub inputs: Vec<Leaf>,
+    /// Builds the op from the param nodes followed by the input nodes.
+    pub build: Build,
+}
+
+impl OpCase {
+    pub fn new(
+        name: impl Into<String>,
+        params: Vec<Leaf>,
+        build: impl Fn(&mut Graph, &[NodeId]) -> Built + 'static,
+    ) -> Self {
+        OpCase {
+            name: name.into(),
+            params,
+            inputs: Vec::new(),
+            build: Box::new(build),
+        }
+    }
+
+    pub fn with_inputs(mut self, inputs: Vec<Leaf>) -> Self {
+        self.inputs = inputs;
+        self
+    }
+}
+
+/// What one run of a case produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub loss: f32,
+    pub output: Vec<f32>,
+    /// d loss / d param, one per param of the case.
+    pub grads: Vec<Vec<f32>>,
+}
+
+/// A case compiled on one backend: the op, `loss = sum(output * weights)` with fixed random
+/// weights, and the gradients of the loss with respect to every param, in one plan.
+pub struct Prepared {
+    /// The param values drawn for the case.
+    pub params: Vec<Vec<f32>>,
+    plan: PlanId,
+    loss: NodeId,
+    output: NodeId,
+    output_len: usize,
+    grads: Vec<NodeId>,
+    feeds: Vec<Vec<f32>>,
+}
+
+impl Prepared {
+    pub fn new(case: &OpCase, backend: &mut dyn Backend) -> Prepared {
+        let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+            panic!("{}: {what}: {e}", case.name)
+        };
+        let mut rng = Rng::from_name(&case.name);
+        let mut g = Graph::new();
+        let mut params = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, p) in case.params.iter().enumerate() {
+            params.push(p.init.sample(&p.shape, &mut rng));
+            nodes.push(g.param(ParamId(i), p.shape.clone()));
+        }
+        let param_nodes = nodes.clone();
+        let mut feeds = Vec::new();
+        for x in &case.inputs {
+            feeds.push(x.init.sample(&x.shape, &mut rng));
+            nodes.push(g.input(x.shape.clone()));
+        }
+        let output = (case.build)(&mut g, &nodes).unwrap_or_else(|e| fail("build", &e));
+        let output_len = g.shape(output).numel();
+        let weights = g.input(g.shape(output).clone());
+        feeds.push(rng.values(output_len, -1.0, 1.0));
+        let loss = weighted_sum(&mut g, output, weights).unwrap_or_else(|e| fail("loss", &e));
+        let grads: Vec<NodeId> = gradients(&mut g, loss, &param_nodes)
+            .unwrap_or_else(|e| fail("gradients", &e))
+            .into_iter()
+            .map(|d| d.unwrap_or_else(|| fail("gradients", &"a param does not reach the loss")))
+            .collect();
+        let mut kept = vec![output];
+        kept.extend(&grads);
+        let outputs = PlanOutputs {
+            loss: Some(loss),
+            metrics: Vec::new(),
+            predictions: kept,
+        };
+        let plan = Plan::new(g, outputs, Vec::new(), None);
+        for (i, v) in params.iter().enumerate() {
+            backend
+                .set_param(ParamId(i), v)
+                .unwrap_or_else(|e| fail("set_param", &e));
+        }
+        let plan = backend
+            .compile(plan)
+            .unwrap_or_else(|e| fail("compile", &e));
+        Prepared {
+            params,
+            plan,
+            loss,
+            output,
+            output_len,
+            grads,
+            feeds,
+        }
+    }
+
+    /// Uploads `params`, runs the plan and reads the loss.
+    pub fn loss(&self, backend: &mut dyn Backend, params: &[Vec<f32>]) -> f32 {
+        for (i, v) in params.iter().enumerate() {
+            backend.set_param(ParamId(i), v).expect("set_param");
+        }
+        let feeds: Vec<&[f32]> = self.feeds.iter().map(Vec::as_slice).collect();
+        backend.run(self.plan, &feeds, &ARGS).expect("run");
+        read(backend, self.plan, self.loss, 1)[0]
+    }
+
+    /// Uploads `params`, runs the plan and reads the loss, the output and the gradients.
+    pub fn run(&self, backend: &mut dyn Backend, params: &[Vec<f32>]) -> Outcome {
+        let loss = self.loss(backend, params);
+        let output = read(backend, self.plan, self.output, self.output_len);
+        let grads = self
+            .grads
+            .iter()
+            .zip(params)
+            .map(|(&d, p)| read(backend, self.plan, d, p.len()))
+            .collect();
+        Outcome {
+            loss,
+            output,
+            grads,
+        }
+    }
+}
+
+/// Builds, differentiates and runs `case` on `backend` with the case's own param values.
+pub fn differentiate(backend: &mut dyn Backend, case: &OpCase) -> Outcome {
+    let prepared = Prepared::new(case, backend);
+    prepared.run(backend, &prepared.params)
+}
+
+/// `sum(x * w)` over every element, as a scalar.
+fn weighted_sum(g: &mut Graph, x: NodeId, w: NodeId) -> Built {
+    let n = g.shape(x).numel();
+    let xw = g.mul(x, w)?;
+    let flat = g.reshape(xw, [n])?;
+    g.sum(flat, 0, false)
+}
+
+fn read(backend: &mut dyn Backend, plan: PlanId, node: NodeId, len: usize) -> Vec<f32> {
+    let mut out = vec![0.0; len];
+    backend.read(plan, node, &mut out).expect("read");
+    out
+}
+
+/// Runs a graph whose leaves are inputs and constants on the single-threaded CPU backend and
+/// reads `outputs`.
+pub fn evaluate(g: Graph, feeds: &[&[f32]], outputs: &[NodeId]) -> Vec<Vec<f32>> {
+    let lens: Vec<usize> = outputs.iter().map(|&o| g.shape(o).numel()).collect();
+    let plan = Plan::new(
+        g,
+        PlanOutputs {
+            predictions: outputs.to_vec(),
+            ..Default::default()
+        },
+        Vec::new(),
+        None,
+    );
+    let mut backend = reference_backend();
+    let id = backend.compile(plan).expect("compile");
+    backend.run(id, feeds, &ARGS).expect("run");
+    outputs
+        .iter()
+        .zip(lens)
+        .map(|(&o, len)| read(&mut backend, id, o, len))
+        .collect()
+}
+
+/// Plain-loop `op(a) @ op(b)` over the last two axes, batched like the `MatMul` op.
+pub fn naive_matmul(
+    a: &[f32],
+    sa: &[usize],
+    b: &[f32],
+    sb: &[usize],
+    ta: bool,
+    tb: bool,
+) -> Vec<f32> {
+    let (ra, rb) = (sa.len(), sb.len());
+    let (ar, ac) = (sa[ra - 2], sa[ra - 1]);
+    let (br, bc) = (sb[rb - 2], sb[rb - 1]);
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let n = if tb { br } else { bc };
+    let batches = a.len() / (ar * ac);
+    let b_step = if rb == 2 { 0 } else { br * bc };
+    let mut out = vec![0.0; batches * m * n];
+    for bi in 0..batches {
+        let a = &a[bi * ar * ac..];
+        let b = &b[bi * b_step..];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0f64;
+                for p in 0..k {
+                    let av = if ta { a[p * ac + i] } else { a[i * ac + p] };
+                    let bv = if tb { b[j * bc + p] } else { b[p * bc + j] };
+                    acc += av as f64 * bv as f64;
+                }
+                out[(bi * m + i) * n + j] = acc as f32;
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The op cases. Each family is one function; `all_cases` is every family, `large_cases` are
+// sized to take the multi-threaded kernel paths and are only compared between backends.
+
+pub fn matmul_cases() -> Vec<OpCase> {
+    let mut cases = Vec::new();
+    let flags = [(false, false), (false, true), (true, false), (true, true)];
+    for (ta, tb) in flags {
+        let sa: &[usize] = if ta { &[4, 3] } else { &[3, 4] };
+        let sb: &[usize] = if tb { &[5, 4] } else { &[4, 5] };
+        cases.push(matmul_case("2d", sa, sb, ta, tb));
+        let sa: &[usize] = if ta { &[2, 4, 3] } else { &[2, 3, 4] };
+        let sb: &[usize] = if tb { &[2, 5, 4] } else { &[2, 4, 5] };
+        cases.push(matmul_case("batched", sa, sb, ta, tb));
+    }
+    for tb in [false, true] {
+        let sb: &[usize] = if tb { &[5, 4] } else { &[4, 5] };
+        cases.push(matmul_case("shared", &[2, 3, 4], sb, false, tb));
+        cases.push(matmul_case("shared_4d", &[2, 2, 3, 4], sb, false, tb));
+    }
+    cases.push(matmul_case(
+        "batched_4d",
+        &[2, 2, 3, 4],
+        &[2, 2, 4, 5],
+        false,
+        false,
+    ));
+    cases
+}
+
+pub fn matmul_case(kind: &str, sa: &[usize], sb: &[usize], ta: bool, tb: bool) -> OpCase {
+    OpCase::new(
+        format!("matmul_{kind} {sa:?}{} @ {sb:?}{}", t(ta), t(tb)),
+        vec![leaf(sa, ANY), leaf(sb, ANY)],
+        move |g, p| g.matmul_t(p[0], p[1], ta, tb),
+    )
+}
+
+fn t(transposed: bool) -> &'static str {
+    if transposed {
+        "^T"
+    } else {
+        ""
+    }
+}
+
+pub fn binary_cases() -> Vec<OpCase> {
+    let shapes: [(&[usize], &[usize]); 9] = [
+        (&[3, 4], &[3, 4]),
+        (&[3, 4], &[4]),
+        (&[4], &[3, 4]),
+        (&[3, 4], &[3, 1]),
+        (&[3, 1], &[3, 4]),
+        (&[3, 4], &[]),
+        (&[], &[3, 4]),
+        (&[2, 1, 3], &[4, 1]),
+        (&[1, 3, 4], &[2, 1, 4]),
+    ];
+    let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
+    let mut cases = Vec::new();
+    for op in ops {
+        for (sa, sb) in shapes {
+            let denominator = if op == BinaryOp::Div {
+                Init::Signed(0.5, 1.5)
+            } else {
+                ANY
+            };
+            cases.push(OpCase::new(
+                format!("{op:?} {sa:?} {sb:?}").to_lowercase(),
+                vec![leaf(sa, ANY), leaf(sb, denominator)],
+                move |g, p| g.binary(op, p[0], p[1]),
+            ));
+        }
+    }
+    cases.push(OpCase::new(
+        "mul x * x",
+        vec![leaf(&[3, 4], ANY)],
+        |g, p| g.mul(p[0], p[0]),
+    ));
+    cases
+}
+
+pub fn unary_cases() -> Vec<OpCase> {
+    let ops = [
+        (UnaryOp::Neg, Init::Uniform(-2.0, 2.0)),
+        (UnaryOp::Relu, Init::Signed(0.1, 2.0)),
+        (UnaryOp::Sigmoid, Init::Uniform(-3.0, 3.0)),
+        (UnaryOp::Tanh, Init::Uniform(-2.0, 2.0)),
+        (UnaryOp::Exp, Init::Uniform(-1.5, 1.5)),
+        (UnaryOp::Log, Init::Uniform(0.5, 2.0)),
+        (UnaryOp::Sqrt, Init::Uniform(0.5, 2.0)),
+        (UnaryOp::Square, Init::Uniform(-2.0, 2.0)),
+    ];
+    ops.into_iter()
+        .map(|(op, init)| {
+            OpCase::new(
+                format!("{op:?}").to_lowercase(),
+                vec![leaf(&[3, 4], init)],
+                move |g, p| g.unary(op, p[0]),
+            )
+        })
+        .collect()
+}
+
+pub fn reduce_cases() -> Vec<OpCase> {
+    let mut cases = Vec::new();
+    for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+        for axis in 0..3 {
+            for keepdims in [false, true] {
+                cases.push(OpCase::new(
+                    format!("{op:?} axis {axis} keepdims {keepdims}").to_lowercase(),
+                    vec![leaf(&[2, 3, 4], Init::Spaced(-2.0, 2.0))],
+                    move |g, p| g.reduce(op, p[0], axis, keepdims),
+                ));
+            }
+        }
+    }
+    cases
+}
+
+pub fn softmax_cases() -> Vec<OpCase> {
+    let mut cases = Vec::new();
+    for log in [false, true] {
+        let name = if log { "log_softmax" } else { "softmax" };
+        for (shape, axis) in [(&[3usize, 5][..], -1), (&[2, 4, 3], 1), (&[4, 3], 0)] {
+            cases.push(OpCase::new(
+                format!("{name} {shape:?} axis {axis}"),
+                vec![leaf(shape, Init::Uniform(-2.0, 2.0))],
+                move |g, p| {
+                    if log {
+                        g.log_softmax(p[0], axis)
+                    } else {
+                        g.softmax(p[0], axis)
+                    }
+                },
+            ));
+        }
+    }
+    cases
+}
+
+pub fn layout_cases() -> Vec<OpCase> {
+    let mut cases = vec![
+        OpCase::new(
+            "concat [2, 3] [2, 4] axis 1",
+            vec![leaf(&[2, 3], ANY), leaf(&[2, 4], ANY)],
+            |g, p| g.concat(&[p[0], p[1]], 1),
+        ),
+        OpCase::new(
+            "concat [2, 3, 4] [2, 2, 4] axis 1",
+            vec![leaf(&[2, 3, 4], ANY), leaf(&[2, 2, 4], ANY)],
+            |g, p| g.concat(&[p[0], p[1]], 1),
+        ),
+        OpCase::new(
+            "concat [1, 3] [2, 3] [3, 3] axis 0",
+            vec![leaf(&[1, 3], ANY), leaf(&[2, 3], ANY), leaf(&[3, 3], ANY)],
+            |g, p| g.concat(&[p[0], p[1], p[2]], 0),
+        ),
+    ];
+    for (axis, start, end) in [(0, 1, 3), (1, 1, 4), (2, 0, 2)] {
+        cases.push(OpCase::new(
+            format!("slice [3, 5, 4] axis {axis} {start}..{end}"),
+            vec![leaf(&[3, 5, 4], ANY)],
+            move |g, p| g.slice(p[0], axis, start, end),
+        ));
+    }
+    for (axis, before, after) in [(0, 1, 0), (1, 1, 2), (2, 0, 3)] {
+        cases.push(OpCase::new(
+            format!("pad [2, 3, 4] axis {axis} {before}+{after}"),
+            vec![leaf(&[2, 3, 4], ANY)],
+            move |g, p| g.pad(p[0], axis, before, after),
+        ));
+    }
+    for to in [vec![6, 4], vec![24], vec![4, 3, 2]] {
+        cases.push(OpCase::new(
+            format!("reshape [2, 3, 4] to {to:?}"),
+            vec![leaf(&[2, 3, 4], ANY)],
+            move |g, p| g.reshape(p[0], to.clone()),
+        ));
+    }
+    let broadcasts: [(&[usize], &[usize]); 5] = [
+        (&[4], &[3, 4]),
+        (&[3, 1], &[2, 3, 4]),
+        (&[2, 1, 4], &[2, 3, 4]),
+        (&[1, 3, 1], &[2, 3, 4]),
+        (&[], &[2, 3]),
+    ];
+    for (from, to) in broadcasts {
+        let to_shape = Shape::new(to);
+        cases.push(OpCase::new(
+            format!("broadcast_to {from:?} to {to:?}"),
+            vec![leaf(from, ANY)],
+            move |g, p| g.broadcast_to(p[0], to_shape.clone()),
+        ));
+        let from_shape = Shape::new(from);
+        cases.push(OpCase::new(
+            format!("sum_to {to:?} to {from:?}"),
+            vec![leaf(to, ANY)],
+            move |g, p| g.sum_to(p[0], &from_shape),
+        ));
+    }
+    cases
+}
+
+pub fn l2_normalize_cases() -> Vec<OpCase> {
+    [-1isize, 0]
+        .into_iter()
+        .map(|axis| {
+            OpCase::new(
+                format!("l2_normalize [3, 4] axis {axis}"),
+                vec![leaf(&[3, 4], Init::Signed(0.3, 2.0))],
+                move |g, p| g.l2_normalize(p[0], axis),
+            )
+        })
+        .collect()
+}
+
+pub fn dropout_cases() -> Vec<OpCase> {
+    [(0.3, 5), (0.5, 11)]
+        .into_iter()
+        .map(|(rate, key)| {
+            OpCase::new(
+                format!("dropout [4, 6] rate {rate} key {key}"),
+                vec![leaf(&[4, 6], ANY)],
+                move |g, p| g.dropout(p[0], rate, key),
+            )
+        })
+        .collect()
+}
+
+pub fn loss_cases() -> Vec<OpCase> {
+    vec![
+        OpCase::new(
+            "softmax_cross_entropy one-hot labels",
+            vec![leaf(&[4, 5], Init::Uniform(-2.0, 2.0))],
+            |g, p| g.softmax_cross_entropy(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[4, 5], Init::OneHot)]),
+        OpCase::new(
+            "softmax_cross_entropy soft labels",
+            vec![leaf(&[3, 2, 4], Init::Uniform(-2.0, 2.0))],
+            |g, p| g.softmax_cross_entropy(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[3, 2, 4], Init::Uniform(0.0, 1.0))]),
+        OpCase::new(
+            "sigmoid_binary_cross_entropy",
+            vec![leaf(&[3, 4], Init::Uniform(-3.0, 3.0))],
+            |g, p| g.sigmoid_binary_cross_entropy(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[3, 4], Init::Uniform(0.0, 1.0))]),
+    ]
+}
+
+/// Small networks: gradients that flow through several ops and accumulate.
+pub fn composite_cases() -> Vec<OpCase> {
+    vec![OpCase::new(
+        "dense relu dense softmax_cross_entropy",
+        vec![
+            leaf(&[4, 3], ANY),
+            leaf(&[3, 5], ANY),
+            leaf(&[5], Init::Uniform(0.5, 1.0)),
+            leaf(&[5, 3], ANY),
+            leaf(&[3], ANY),
+        ],
+        |g, p| {
+            let h = g.matmul(p[0], p[1])?;
+            let h = g.add(h, p[2])?;
+            let h = g.relu(h)?;
+            let z = g.matmul(h, p[3])?;
+            let z = g.add(z, p[4])?;
+            g.softmax_cross_entropy(z, p[5])
+        },
+    )
+    .with_inputs(vec![leaf(&[4, 3], Init::OneHot)])]
+}
+
+pub fn all_cases() -> Vec<OpCase> {
+    [
+        matmul_cases(),
+        binary_cases(),
+        unary_cases(),
+        reduce_cases(),
+        softmax_cases(),
+        layout_cases(),
+        l2_normalize_cases(),
+        dropout_cases(),
+        loss_cases(),
+        composite_cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Cases past the CPU kernels' threading thresholds (32768 elements for elementwise work,
+/// 2^18 multiply-adds for a matmul).
+pub fn large_cases() -> Vec<OpCase> {
+    vec![
+        OpCase::new(
+            "large relu [128, 512]",
+            vec![leaf(&[128, 512], Init::Signed(0.1, 2.0))],
+            |g, p| g.relu(p[0]),
+        ),
+        OpCase::new(
+            "large sigmoid [256, 256]",
+            vec![leaf(&[256, 256], Init::Uniform(-3.0, 3.0))],
+            |g, p| g.sigmoid(p[0]),
+        ),
+        OpCase::new(
+            "large mul [256, 256] * [256, 256]",
+            vec![leaf(&[256, 256], ANY), leaf(&[256, 256], ANY)],
+            |g, p| g.mul(p[0], p[1]),
+        ),
+        OpCase::new(
+            "large add [128, 512] + [512]",
+            vec![leaf(&[128, 512], ANY), leaf(&[512], ANY)],
+            |g, p| g.add(p[0], p[1]),
+        ),
+        OpCase::new(
+            "large dropout [256, 256] rate 0.5",
+            vec![leaf(&[256, 256], ANY)],
+            |g, p| g.dropout(p[0], 0.5, 3),
+        ),
+        matmul_case("large", &[128, 784], &[784, 256], false, false),
+        matmul_case("large", &[784, 128], &[256, 784], true, true),
+        matmul_case("large_batched", &[8, 128, 96], &[8, 96, 128], false, false),
+        matmul_case("large_shared", &[16, 64, 256], &[128, 256], false, true),
+        OpCase::new(
+            "large dense relu dense softmax_cross_entropy",
+            vec![
+                leaf(&[128, 784], ANY),
+                leaf(&[784, 256], Init::Uniform(-0.1, 0.1)),
+                leaf(&[256], ANY),
+                leaf(&[256, 10], Init::Uniform(-0.1, 0.1)),
+            ],
+            |g, p| {
+                let h = g.matmul(p[0], p[1])?;
+                let h = g.add(h, p[2])?;
+                let h = g.relu(h)?;
+                let z = g.matmul(h, p[3])?;
+                g.softmax_cross_entropy(z, p[4])
+            },
+        )
+        .with_inputs(vec![leaf(&[128, 10], Init::OneHot)]),
+    ]
+}

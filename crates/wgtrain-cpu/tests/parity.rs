@@ -1,0 +1,176 @@
+//! Every backend under test against the single-threaded CPU reference: forward values, the loss
+//! and every gradient of each op case, and optimizer updates.
+
+mod harness;
+
+use harness::{backends_under_test, differentiate, reference_backend, OpCase, Outcome, Rng};
+use wgtrain_graph::optim::OptimizerClock;
+use wgtrain_graph::{
+    gradients, Backend, Graph, OptimizerSpec, ParamId, Plan, PlanOutputs, StepArgs, Update,
+};
+
+/// Allowed max |got - reference| / max(1, max |reference|).
+const TOL: f32 = 1e-5;
+
+/// max |got - want| / max(1, max |want|); infinite when the lengths differ or a value is NaN.
+fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+    if got.len() != want.len() {
+        return f32::INFINITY;
+    }
+    let mut diff = 0.0f32;
+    let mut scale = 1.0f32;
+    for (&g, &w) in got.iter().zip(want) {
+        if g.is_nan() || w.is_nan() {
+            return f32::INFINITY;
+        }
+        diff = diff.max((g - w).abs());
+        scale = scale.max(w.abs());
+    }
+    diff / scale
+}
+
+/// The worst disagreement seen, and every one over the tolerance.
+#[derive(Default)]
+struct Tally {
+    compared: usize,
+    worst: Option<(f32, String)>,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn compare(&mut self, what: String, got: &[f32], want: &[f32]) {
+        let err = relative_error(got, want);
+        self.compared += 1;
+        if err > TOL {
+            self.failures.push(format!("{what}: relative error {err:e}"));
+        }
+        if self.worst.as_ref().is_none_or(|w| err > w.0) {
+            self.worst = Some((err, what));
+        }
+    }
+
+    fn outcome(&mut self, backend: &str, case: &str, got: &Outcome, want: &Outcome) {
+        let at = |what: &str| format!("{backend} / {case} / {what}");
+        self.compare(at("loss"), &[got.loss], &[want.loss]);
+        self.compare(at("output"), &got.output, &want.output);
+        assert_eq!(got.grads.len(), want.grads.len(), "{}", at("gradients"));
+        for (p, (g, w)) in got.grads.iter().zip(&want.grads).enumerate() {
+            self.compare(at(&format!("gradient of param {p}")), g, w);
+        }
+    }
+
+    fn assert_passed(&self) {
+        assert!(self.compared > 0, "nothing was compared");
+        let (err, what) = self.worst.clone().unwrap_or_default();
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} comparisons exceed {TOL:e}; worst: {what} ({err:e})\n{}",
+            self.failures.len(),
+            self.compared,
+            self.failures.join("\n")
+        );
+    }
+}
+
+fn check_parity(cases: Vec<OpCase>) {
+    assert!(!cases.is_empty());
+    let mut tally = Tally::default();
+    for case in &cases {
+        let want = differentiate(&mut reference_backend(), case);
+        for (name, mut backend) in backends_under_test() {
+            let got = differentiate(backend.as_mut(), case);
+            tally.outcome(&name, &case.name, &got, &want);
+        }
+    }
+    tally.assert_passed();
+}
+
+#[test]
+fn every_op_case_matches_the_reference() {
+    check_parity(harness::all_cases());
+}
+
+#[test]
+fn large_op_cases_on_threaded_kernels_match_the_reference() {
+    check_parity(harness::large_cases());
+}
+
+/// Three optimizer steps on a param large enough for the threaded update kernel; returns the
+/// param after each step.
+fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
+    let shape = [256, 256];
+    let n = 256 * 256;
+    let mut rng = Rng::new(5);
+    let init = rng.values(n, -1.0, 1.0);
+    let weights = rng.values(n, -1.0, 1.0);
+
+    let mut g = Graph::new();
+    let p = g.param(ParamId(0), shape);
+    let w = g.input(shape);
+    let sq = g.square(p).unwrap();
+    let prod = g.mul(sq, w).unwrap();
+    let flat = g.reshape(prod, [n]).unwrap();
+    let loss = g.sum(flat, 0, false).unwrap();
+    let grad = gradients(&mut g, loss, &[p]).unwrap()[0].unwrap();
+    let outputs = PlanOutputs {
+        loss: Some(loss),
+        ..Default::default()
+    };
+    let updates = vec![Update {
+        param: ParamId(0),
+        grad,
+    }];
+    let plan = Plan::new(g, outputs, updates, Some(spec.clone()));
+
+    backend.set_param(ParamId(0), &init).unwrap();
+    backend.reset_optimizer();
+    let id = backend.compile(plan).unwrap();
+    let mut clock = OptimizerClock::default();
+    let mut after = Vec::new();
+    for step in 0..3 {
+        let args = StepArgs {
+            seed: 1,
+            step,
+            optimizer: clock.tick(spec, spec.learning_rate()),
+        };
+        backend.run(id, &[&weights], &args).unwrap();
+        let mut p = vec![0.0; n];
+        backend.read_param(ParamId(0), &mut p).unwrap();
+        after.push(p);
+    }
+    after
+}
+
+#[test]
+fn optimizer_updates_match_the_reference() {
+    let specs = [
+        OptimizerSpec::sgd(),
+        OptimizerSpec::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.9,
+            nesterov: true,
+        },
+        OptimizerSpec::rmsprop(),
+        OptimizerSpec::RmsProp {
+            learning_rate: 1e-3,
+            rho: 0.9,
+            momentum: 0.5,
+            epsilon: 1e-7,
+        },
+        OptimizerSpec::adam(),
+        OptimizerSpec::adamw(),
+        OptimizerSpec::nadam(),
+    ];
+    let mut tally = Tally::default();
+    for spec in &specs {
+        let want = train(&mut reference_backend(), spec);
+        assert_ne!(want[0], want[2], "{spec:?} does not move the param");
+        for (name, mut backend) in backends_under_test() {
+            let got = train(backend.as_mut(), spec);
+            for (step, (g, w)) in got.iter().zip(&want).enumerate() {
+                tally.compare(format!("{name} / {spec:?} / step {step}"), g, w);
+            }
+        }
+    }
+    tally.assert_passed();
+}

@@ -1,0 +1,451 @@
+//! A functional model: the layer-call DAG between its inputs and outputs, and the compiled
+//! runtime (backend, plans, optimizer clock) once `compile` has been called.
+
+use crate::init::global_seed;
+use crate::layer::{CallCtx, LayerHandle, Weight};
+use crate::loss::Loss;
+use crate::tensor::{with_batch_n, LayerCall, Source, Tensor};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use wgtrain_cpu::CpuBackend;
+use wgtrain_graph::optim::OptimizerClock;
+use wgtrain_graph::{gradients, Backend, Graph, NodeId, OptimizerSpec, ParamId, Plan, PlanId, PlanOutputs, Shape, Update};
+
+/// How a model is trained: the optimizer, one loss per output (or one for all), loss weights.
+#[derive(Clone, Debug)]
+pub struct CompileConfig {
+    pub optimizer: OptimizerSpec,
+    pub losses: Vec<Loss>,
+    pub loss_weights: Vec<f32>,
+    /// Whether to report accuracy.
+    pub accuracy: bool,
+}
+
+impl CompileConfig {
+    pub fn new(optimizer: OptimizerSpec, loss: Loss) -> Self {
+        Self {
+            optimizer,
+            losses: vec![loss],
+            loss_weights: Vec::new(),
+            accuracy: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum PlanKind {
+    Train,
+    Evaluate,
+    Predict,
+}
+
+/// Where a compiled plan exposes its values.
+#[derive(Clone, Debug)]
+pub(crate) struct PlanHandle {
+    pub id: PlanId,
+    pub loss: Option<NodeId>,
+    pub metrics: Vec<NodeId>,
+    pub predictions: Vec<NodeId>,
+}
+
+pub(crate) struct Runtime {
+    pub backend: Box<dyn Backend>,
+    pub config: CompileConfig,
+    pub plans: HashMap<(PlanKind, usize, Vec<Shape>), PlanHandle>,
+    pub clock: OptimizerClock,
+    pub learning_rate: f32,
+}
+
+pub struct Model {
+    pub name: String,
+    pub(crate) inputs: Vec<Tensor>,
+    pub(crate) outputs: Vec<Tensor>,
+    pub(crate) calls: Vec<Rc<LayerCall>>,
+    pub(crate) layers: Vec<LayerHandle>,
+    pub(crate) weights: Vec<(String, Weight)>,
+    pub(crate) param_ids: HashMap<u64, ParamId>,
+    /// Host copies of the weights, used until the model is compiled.
+    pub(crate) initial: Vec<Vec<f32>>,
+    pub seed: u64,
+    pub(crate) runtime: Option<Runtime>,
+}
+
+/// A graph of the model for one batch size.
+pub(crate) struct Traced {
+    pub graph: Graph,
+    pub outputs: Vec<NodeId>,
+    pub params: Vec<(ParamId, NodeId)>,
+}
+
+fn tensor_key(t: &Tensor) -> (usize, usize) {
+    match &t.source {
+        Source::Input { .. } => (t.id, usize::MAX),
+        Source::Call { call, index } => (call.id, *index),
+    }
+}
+
+impl Model {
+    /// A model from its inputs to its outputs, like `keras.Model(inputs, outputs)`.
+    pub fn new(inputs: &[&Tensor], outputs: &[&Tensor]) -> Result<Model> {
+        if inputs.is_empty() || outputs.is_empty() {
+            bail!("a model needs at least one input and one output");
+        }
+        let input_ids: HashSet<usize> = inputs.iter().map(|t| t.id).collect();
+        for t in inputs {
+            if t.input_name().is_none() {
+                bail!("model inputs must be created with Input::new; got a layer output");
+            }
+        }
+        let mut calls = Vec::new();
+        let mut seen = HashSet::new();
+        for out in outputs {
+            collect_calls(out, &input_ids, &mut seen, &mut calls)?;
+        }
+        let mut layers: Vec<LayerHandle> = Vec::new();
+        for c in &calls {
+            if !layers.iter().any(|l| l.same(&c.layer)) {
+                layers.push(c.layer.clone());
+            }
+        }
+        let mut weights = Vec::new();
+        for l in &layers {
+            let slot = l.inner.borrow();
+            for w in slot.layer.weights() {
+                weights.push((slot.layer.name().to_string(), w.clone()));
+            }
+        }
+        let seed = global_seed();
+        let param_ids = weights
+            .iter()
+            .enumerate()
+            .map(|(i, (_, w))| (w.uid, ParamId(i)))
+            .collect();
+        let initial = weights
+            .iter()
+            .enumerate()
+            .map(|(i, (_, w))| w.init.values(&w.shape, seed, i as u32))
+            .collect();
+        Ok(Model {
+            name: "functional".into(),
+            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            outputs: outputs.iter().map(|t| (*t).clone()).collect(),
+            calls,
+            layers,
+            weights,
+            param_ids,
+            initial,
+            seed,
+            runtime: None,
+        })
+    }
+
+    pub fn inputs(&self) -> &[Tensor] {
+        &self.inputs
+    }
+    pub fn outputs(&self) -> &[Tensor] {
+        &self.outputs
+    }
+    pub fn layers(&self) -> &[LayerHandle] {
+        &self.layers
+    }
+
+    /// Total number of weight values.
+    pub fn count_params(&self) -> usize {
+        self.weights.iter().map(|(_, w)| w.shape.numel()).sum()
+    }
+
+    /// Prepares training on the CPU backend.
+    pub fn compile(&mut self, config: CompileConfig) -> Result<()> {
+        self.compile_on(config, Box::new(CpuBackend::new()))
+    }
+
+    /// Prepares training on the given backend; the weights move there.
+    pub fn compile_on(&mut self, config: CompileConfig, mut backend: Box<dyn Backend>) -> Result<()> {
+        let n_out = self.outputs.len();
+        if config.losses.len() != 1 && config.losses.len() != n_out {
+            bail!(
+                "the model has {n_out} outputs but {} losses were given; give one loss, or one per output",
+                config.losses.len()
+            );
+        }
+        if !config.loss_weights.is_empty() && config.loss_weights.len() != n_out {
+            bail!(
+                "the model has {n_out} outputs but {} loss weights were given",
+                config.loss_weights.len()
+            );
+        }
+        let values = self.weight_values()?;
+        for (i, v) in values.iter().enumerate() {
+            backend.set_param(ParamId(i), v)?;
+        }
+        self.runtime = Some(Runtime {
+            backend,
+            learning_rate: config.optimizer.learning_rate(),
+            config,
+            plans: HashMap::new(),
+            clock: OptimizerClock::default(),
+        });
+        Ok(())
+    }
+
+    pub fn backend_description(&self) -> String {
+        self.runtime
+            .as_ref()
+            .map_or("not compiled".into(), |r| r.backend.describe())
+    }
+
+    /// Current values of every weight, in model order.
+    pub fn weight_values(&mut self) -> Result<Vec<Vec<f32>>> {
+        match &mut self.runtime {
+            None => Ok(self.initial.clone()),
+            Some(rt) => self
+                .weights
+                .iter()
+                .enumerate()
+                .map(|(i, (_, w))| {
+                    let mut v = vec![0.0; w.shape.numel()];
+                    rt.backend.read_param(ParamId(i), &mut v)?;
+                    Ok(v)
+                })
+                .collect(),
+        }
+    }
+
+    /// Replaces every weight's values (same order and sizes as `weight_values`).
+    pub fn set_weight_values(&mut self, values: Vec<Vec<f32>>) -> Result<()> {
+        if values.len() != self.weights.len() {
+            bail!("expected {} weights, got {}", self.weights.len(), values.len());
+        }
+        for ((name, w), v) in self.weights.iter().zip(&values) {
+            if v.len() != w.shape.numel() {
+                bail!(
+                    "weight {name}/{} has shape {} ({} values), got {} values",
+                    w.name,
+                    w.shape,
+                    w.shape.numel(),
+                    v.len()
+                );
+            }
+        }
+        if let Some(rt) = &mut self.runtime {
+            for (i, v) in values.iter().enumerate() {
+                rt.backend.set_param(ParamId(i), v)?;
+            }
+        }
+        self.initial = values;
+        Ok(())
+    }
+
+    /// Builds the model's graph for `batch` samples.
+    pub(crate) fn trace(&self, batch: usize, training: bool) -> Result<Traced> {
+        let mut graph = Graph::new();
+        let mut values: HashMap<(usize, usize), NodeId> = HashMap::new();
+        for t in &self.inputs {
+            values.insert(tensor_key(t), graph.input(with_batch_n(&t.shape, batch)));
+        }
+        let mut ids = self.param_ids.clone();
+        let mut ctx = CallCtx::new(&mut graph, training, &mut ids);
+        for call in &self.calls {
+            let ins: Vec<NodeId> = call.inputs.iter().map(|t| values[&tensor_key(t)]).collect();
+            let slot = call.layer.inner.borrow();
+            let outs = slot
+                .layer
+                .call(&mut ctx, &ins)
+                .with_context(|| format!("layer '{}' ({})", slot.layer.name(), slot.layer.class_name()))?;
+            for (index, n) in outs.into_iter().enumerate() {
+                values.insert((call.id, index), n);
+            }
+        }
+        let mut params: Vec<(ParamId, NodeId)> = ctx
+            .param_nodes
+            .iter()
+            .map(|(uid, n)| (self.param_ids[uid], *n))
+            .collect();
+        params.sort();
+        let outputs = self.outputs.iter().map(|t| values[&tensor_key(t)]).collect();
+        Ok(Traced {
+            graph,
+            outputs,
+            params,
+        })
+    }
+
+    /// The compiled plan of `kind` for `batch` samples, compiling it on first use.
+    pub(crate) fn plan(&mut self, kind: PlanKind, batch: usize, targets: &[Shape]) -> Result<PlanHandle> {
+        let key = (kind, batch, targets.to_vec());
+        if let Some(h) = self.runtime().plans.get(&key) {
+            return Ok(h.clone());
+        }
+        let traced = self.trace(batch, kind == PlanKind::Train)?;
+        let rt = self.runtime.as_mut().expect("compiled");
+        let (plan, loss, metrics, predictions) = build_plan(traced, kind, batch, targets, &rt.config)?;
+        let id = rt.backend.compile(plan)?;
+        let handle = PlanHandle {
+            id,
+            loss,
+            metrics,
+            predictions,
+        };
+        rt.plans.insert(key, handle.clone());
+        Ok(handle)
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the model is compiled before it trains")
+    }
+
+    pub(crate) fn require_compiled(&self) -> Result<()> {
+        if self.runtime.is_none() {
+            bail!("the model must be compiled first: call model.compile(...)");
+        }
+        Ok(())
+    }
+
+    /// Names of the metrics a train or evaluate plan reports, after "loss".
+    pub(crate) fn metric_names(&self) -> Vec<String> {
+        let rt = self.runtime();
+        if !rt.config.accuracy {
+            return Vec::new();
+        }
+        if self.outputs.len() == 1 {
+            return vec!["accuracy".into()];
+        }
+        self.output_names()
+            .iter()
+            .map(|n| format!("{n}_accuracy"))
+            .collect()
+    }
+
+    fn output_names(&self) -> Vec<String> {
+        self.outputs
+            .iter()
+            .map(|t| match &t.source {
+                Source::Call { call, .. } => call.layer.name(),
+                Source::Input { name } => name.clone(),
+            })
+            .collect()
+    }
+
+    /// The planned peak memory of the training step for `batch` samples, in bytes.
+    pub fn planned_peak_bytes(&mut self, batch: usize, targets: &[Shape]) -> Result<usize> {
+        let h = self.plan(PlanKind::Train, batch, targets)?;
+        Ok(self.runtime().backend.plan(h.id).peak_bytes())
+    }
+}
+
+fn build_plan(
+    traced: Traced,
+    kind: PlanKind,
+    batch: usize,
+    targets: &[Shape],
+    config: &CompileConfig,
+) -> Result<(Plan, Option<NodeId>, Vec<NodeId>, Vec<NodeId>)> {
+    let Traced {
+        mut graph,
+        outputs,
+        params,
+    } = traced;
+    if kind == PlanKind::Predict {
+        let plan = Plan::new(
+            graph,
+            PlanOutputs {
+                predictions: outputs.clone(),
+                ..Default::default()
+            },
+            vec![],
+            None,
+        );
+        return Ok((plan, None, vec![], outputs));
+    }
+    if targets.len() != outputs.len() {
+        bail!(
+            "the model has {} outputs but {} target arrays were given",
+            outputs.len(),
+            targets.len()
+        );
+    }
+    let g = &mut graph;
+    let mut total: Option<NodeId> = None;
+    let mut metrics = Vec::new();
+    for (i, (&out, t)) in outputs.iter().zip(targets).enumerate() {
+        let target = g.input(with_batch_n(t, batch));
+        let loss = config.losses[if config.losses.len() == 1 { 0 } else { i }];
+        let value = loss.build(g, out, target).with_context(|| {
+            format!(
+                "the targets of output {i} (shape {}) do not fit the output's shape {} for {loss:?}",
+                g.shape(target),
+                g.shape(out)
+            )
+        })?;
+        let weighted = match config.loss_weights.get(i) {
+            Some(&w) if w != 1.0 => g.mul_scalar(value, w)?,
+            _ => value,
+        };
+        total = Some(match total {
+            None => weighted,
+            Some(acc) => g.add(acc, weighted)?,
+        });
+        if config.accuracy {
+            metrics.push(loss.accuracy(g, out, target)?);
+        }
+    }
+    let loss = total.ok_or_else(|| anyhow!("the model has no outputs"))?;
+    let mut updates = Vec::new();
+    let optimizer = if kind == PlanKind::Train {
+        let wrt: Vec<NodeId> = params.iter().map(|p| p.1).collect();
+        let grads = gradients(g, loss, &wrt)?;
+        for ((param, _), grad) in params.iter().zip(grads) {
+            if let Some(grad) = grad {
+                updates.push(Update {
+                    param: *param,
+                    grad,
+                });
+            }
+        }
+        Some(config.optimizer.clone())
+    } else {
+        None
+    };
+    let plan = Plan::new(
+        graph,
+        PlanOutputs {
+            loss: Some(loss),
+            metrics: metrics.clone(),
+            predictions: vec![],
+        },
+        updates,
+        optimizer,
+    );
+    Ok((plan, Some(loss), metrics, vec![]))
+}
+
+/// Appends, in dependency order, every layer call between `t` and the model inputs.
+fn collect_calls(
+    t: &Tensor,
+    inputs: &HashSet<usize>,
+    seen: &mut HashSet<usize>,
+    out: &mut Vec<Rc<LayerCall>>,
+) -> Result<()> {
+    match &t.source {
+        Source::Input { name } => {
+            if !inputs.contains(&t.id) {
+                bail!("the outputs depend on input '{name}', which is not among the model's inputs");
+            }
+            Ok(())
+        }
+        Source::Call { call, .. } => {
+            if seen.contains(&call.id) {
+                return Ok(());
+            }
+            for x in &call.inputs {
+                collect_calls(x, inputs, seen, out)?;
+            }
+            seen.insert(call.id);
+            out.push(call.clone());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,37 @@
+use crate::layer::{Layer, LayerHandle};
+use crate::model::Model;
+use crate::tensor::{Input, Tensor};
+use anyhow::Result;
+use wgtrain_graph::Shape;
+
+/// A linear stack of layers, like `keras.Sequential`. Each `add` checks shapes at once.
+pub struct Sequential {
+    input: Tensor,
+    output: Tensor,
+}
+
+impl Sequential {
+    /// A stack taking samples of `input_shape` (without the batch axis).
+    pub fn new(input_shape: impl Into<Shape>) -> Self {
+        let input = Input::new(input_shape);
+        Self {
+            output: input.clone(),
+            input,
+        }
+    }
+
+    pub fn add(&mut self, layer: impl Layer + 'static) -> Result<&mut Self> {
+        self.add_shared(&LayerHandle::new(layer))
+    }
+
+    pub fn add_shared(&mut self, layer: &LayerHandle) -> Result<&mut Self> {
+        self.output = layer.apply(&self.output)?;
+        Ok(self)
+    }
+
+    pub fn build(&self) -> Result<Model> {
+        let mut m = Model::new(&[&self.input], &[&self.output])?;
+        m.name = "sequential".into();
+        Ok(m)
+    }
+}
