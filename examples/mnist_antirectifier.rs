@@ -16,7 +16,10 @@ fn main() -> Result<()> {
 
     let mut model = antirectifier::build_model()?;
     model.summary();
-    model.compile(CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy))?;
+    model.compile(CompileConfig::new(
+        Optimizer::rmsprop(),
+        Loss::CategoricalCrossentropy,
+    ))?;
     model.fit(
         &[x_train],
         &[y_train],

@@ -3,10 +3,10 @@
 
 use anyhow::Result;
 use serde_json::json;
-use wgtrain::graph::NodeId;
-use wgtrain::nn::layers::ActivationKind;
 use std::path::Path;
 use wgtrain::data::{load_mnist, one_hot};
+use wgtrain::graph::NodeId;
+use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{Activation, Array, CallCtx, Dense, Dropout, Layer, Model, Sequential};
 
 /// `concat(relu(x'), relu(-x'))` with `x' = l2_normalize(x - mean(x))` per sample:

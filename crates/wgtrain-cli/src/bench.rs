@@ -38,7 +38,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let n = a.batch_size * (a.steps + a.warmup);
     let features = model.inputs()[0].shape().numel();
     let classes = model.outputs()[0].shape().numel();
-    let x = Array::new([n, features], wgtrain::nn::init::uniform_stream(1, 1, n * features))?;
+    let x = Array::new(
+        [n, features],
+        wgtrain::nn::init::uniform_stream(1, 1, n * features),
+    )?;
     let labels = wgtrain::nn::init::uniform_stream(1, 2, n);
     let mut y = vec![0.0; n * classes];
     for (i, u) in labels.iter().enumerate() {
@@ -56,7 +59,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let mut ms: Vec<f64> = history.step_seconds[a.warmup..].iter().map(|s| s * 1e3).collect();
+    let mut ms: Vec<f64> = history.step_seconds[a.warmup..]
+        .iter()
+        .map(|s| s * 1e3)
+        .collect();
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
     let median = pct(0.5);

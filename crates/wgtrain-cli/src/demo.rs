@@ -3,7 +3,10 @@
 use anyhow::Result;
 use wgtrain::data::synthetic::spirals;
 use wgtrain::nn::layers::ActivationKind;
-use wgtrain::nn::{set_random_seed, Array, CompileConfig, Dense, FitConfig, Loss, Optimizer, Sequential, Validation};
+use wgtrain::nn::{
+    set_random_seed, Array, CompileConfig, Dense, FitConfig, Loss, Optimizer, Sequential,
+    Validation,
+};
 
 pub fn run(epochs: usize, seed: u64) -> Result<()> {
     let (points, labels) = spirals(1000, 3, 0.08, seed);
@@ -39,7 +42,10 @@ pub fn run(epochs: usize, seed: u64) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let first = history.history["val_accuracy"].first().copied().unwrap_or(0.0);
+    let first = history.history["val_accuracy"]
+        .first()
+        .copied()
+        .unwrap_or(0.0);
     let last = history.last("val_accuracy").unwrap_or(0.0);
     println!("validation accuracy: {first:.4} after epoch 1 -> {last:.4} after epoch {epochs} (chance is 0.3333)");
     Ok(())

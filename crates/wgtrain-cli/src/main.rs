@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "wgtrain", version, about = "Keras-style deep-learning training on any GPU, with a real CPU fallback")]
+#[command(
+    name = "wgtrain",
+    version,
+    about = "Keras-style deep-learning training on any GPU, with a real CPU fallback"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -28,7 +28,10 @@ pub fn lookup(name: &str) -> Result<&'static Known> {
     match KNOWN.iter().find(|k| k.name == name) {
         Some(k) => Ok(k),
         None => {
-            let list: Vec<String> = KNOWN.iter().map(|k| format!("  {} — {}", k.name, k.about)).collect();
+            let list: Vec<String> = KNOWN
+                .iter()
+                .map(|k| format!("  {} — {}", k.name, k.about))
+                .collect();
             bail!("unknown model '{name}'. Known models:\n{}", list.join("\n"))
         }
     }

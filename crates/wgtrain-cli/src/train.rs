@@ -44,7 +44,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
         CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
         backend,
     )?;
-    let peak = model.planned_peak_bytes(a.batch_size.min(data.x_train.samples()), &[data.y_train.sample_shape()])?;
+    let peak = model.planned_peak_bytes(
+        a.batch_size.min(data.x_train.samples()),
+        &[data.y_train.sample_shape()],
+    )?;
     println!(
         "backend: {}; planned peak memory of a training step: {:.2} MiB",
         model.backend_description(),

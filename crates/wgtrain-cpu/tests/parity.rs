@@ -42,7 +42,8 @@ impl Tally {
         let err = relative_error(got, want);
         self.compared += 1;
         if err > TOL {
-            self.failures.push(format!("{what}: relative error {err:e}"));
+            self.failures
+                .push(format!("{what}: relative error {err:e}"));
         }
         if self.worst.as_ref().is_none_or(|w| err > w.0) {
             self.worst = Some((err, what));
@@ -95,14 +96,21 @@ fn large_op_cases_on_threaded_kernels_match_the_reference() {
     check_parity(harness::large_cases());
 }
 
-/// Three optimizer steps on a param large enough for the threaded update kernel; returns the
-/// param after each step.
+const STEPS: u64 = 3;
+/// Param elements in the optimizer tests: past the threaded update kernel's threshold.
+const N: usize = 256 * 256;
+
+/// The initial param and the loss weights of the optimizer tests.
+fn train_data() -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(5);
+    (rng.values(N, -1.0, 1.0), rng.values(N, -1.0, 1.0))
+}
+
+/// A few optimizer steps on `loss = sum(p^2 * w)`; returns the param after each step.
 fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
     let shape = [256, 256];
-    let n = 256 * 256;
-    let mut rng = Rng::new(5);
-    let init = rng.values(n, -1.0, 1.0);
-    let weights = rng.values(n, -1.0, 1.0);
+    let n = N;
+    let (init, weights) = train_data();
 
     let mut g = Graph::new();
     let p = g.param(ParamId(0), shape);
@@ -127,7 +135,7 @@ fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
     let id = backend.compile(plan).unwrap();
     let mut clock = OptimizerClock::default();
     let mut after = Vec::new();
-    for step in 0..3 {
+    for step in 0..STEPS {
         let args = StepArgs {
             seed: 1,
             step,
@@ -170,6 +178,64 @@ fn optimizer_updates_match_the_reference() {
             for (step, (g, w)) in got.iter().zip(&want).enumerate() {
                 tally.compare(format!("{name} / {spec:?} / step {step}"), g, w);
             }
+        }
+    }
+    tally.assert_passed();
+}
+
+/// The same steps as `train`, as plain loops over the whole param.
+fn plain_loop(spec: &OptimizerSpec) -> Vec<Vec<f32>> {
+    let (mut p, w) = train_data();
+    let (mut s0, mut s1) = (vec![0.0f32; N], vec![0.0f32; N]);
+    let mut clock = OptimizerClock::default();
+    let mut after = Vec::new();
+    for _ in 0..STEPS {
+        let s = clock.tick(spec, spec.learning_rate());
+        let lr = s[0];
+        for i in 0..N {
+            let g = 2.0 * p[i] * w[i];
+            match *spec {
+                OptimizerSpec::Sgd {
+                    momentum,
+                    nesterov: true,
+                    ..
+                } => {
+                    s0[i] = momentum * s0[i] - lr * g;
+                    p[i] += momentum * s0[i] - lr * g;
+                }
+                OptimizerSpec::Adam {
+                    beta_1,
+                    beta_2,
+                    epsilon,
+                    ..
+                } => {
+                    s0[i] = beta_1 * s0[i] + (1.0 - beta_1) * g;
+                    s1[i] = beta_2 * s1[i] + (1.0 - beta_2) * g * g;
+                    p[i] -= s[1] * s0[i] / (s1[i].sqrt() + epsilon);
+                }
+                _ => unreachable!("plain_loop covers nesterov SGD and Adam"),
+            }
+        }
+        after.push(p.clone());
+    }
+    after
+}
+
+#[test]
+fn reference_optimizer_updates_match_plain_loops() {
+    let specs = [
+        OptimizerSpec::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.9,
+            nesterov: true,
+        },
+        OptimizerSpec::adam(),
+    ];
+    let mut tally = Tally::default();
+    for spec in &specs {
+        let got = train(&mut reference_backend(), spec);
+        for (step, (g, w)) in got.iter().zip(&plain_loop(spec)).enumerate() {
+            tally.compare(format!("{spec:?} / step {step}"), g, w);
         }
     }
     tally.assert_passed();

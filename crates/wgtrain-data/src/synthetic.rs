@@ -11,7 +11,8 @@ pub fn spirals(per_class: usize, classes: usize, noise: f32, seed: u64) -> (Vec<
         for i in 0..per_class {
             let r = i as f32 / per_class as f32;
             let theta = c as f32 * std::f32::consts::TAU / classes as f32 + r * 4.0;
-            let jitter = |rng: &mut SplitMix| (rng.uniform() + rng.uniform() + rng.uniform() - 1.5) * noise;
+            let jitter =
+                |rng: &mut SplitMix| (rng.uniform() + rng.uniform() + rng.uniform() - 1.5) * noise;
             points.push(r * theta.cos() + jitter(&mut rng));
             points.push(r * theta.sin() + jitter(&mut rng));
             labels.push(c as u8);

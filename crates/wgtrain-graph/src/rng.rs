@@ -21,23 +21,47 @@ pub fn philox4x32(mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
     ctr
 }
 
-/// Four uniform numbers in [0, 1) for elements `4*block .. 4*block+4` of the stream of op `key`.
+/// Four uniform numbers in [0, 1) with 24-bit resolution: block `block` of the stream of op `key`.
 pub fn uniform4(seed: u64, step: u64, key: u32, block: u32) -> [f32; 4] {
-    let r = philox4x32(
-        [block, key, step as u32, (step >> 32) as u32],
-        [seed as u32, (seed >> 32) as u32],
-    );
-    r.map(|u| (u >> 8) as f32 * (1.0 / 16_777_216.0))
+    philox(seed, step, key, block).map(|u| (u >> 8) as f32 * (1.0 / 16_777_216.0))
 }
 
-/// The dropout multiplier of element `index`: 0 when dropped, `1 / (1 - rate)` when kept.
+fn philox(seed: u64, step: u64, key: u32, block: u32) -> [u32; 4] {
+    philox4x32(
+        [block, key, step as u32, (step >> 32) as u32],
+        [seed as u32, (seed >> 32) as u32],
+    )
+}
+
+/// Elements handled by one Philox call in dropout: eight 16-bit uniforms.
+pub const DROPOUT_BLOCK: usize = 8;
+
+/// Dropout multipliers of elements `8*block .. 8*block+8`: 0 when dropped, `1 / (1 - rate)` when
+/// kept. Element `8*block + j` uses the 16-bit half `j % 2` (low first) of word `j / 2`.
+pub fn dropout_block(
+    seed: u64,
+    step: u64,
+    key: u32,
+    block: u32,
+    rate: f32,
+) -> [f32; DROPOUT_BLOCK] {
+    let r = philox(seed, step, key, block);
+    let keep = 1.0 / (1.0 - rate);
+    let threshold = (rate * 65536.0) as u32;
+    std::array::from_fn(|j| {
+        let half = (r[j / 2] >> (16 * (j % 2))) & 0xffff;
+        if half < threshold {
+            0.0
+        } else {
+            keep
+        }
+    })
+}
+
+/// The dropout multiplier of element `index` alone.
 pub fn dropout_scale(seed: u64, step: u64, key: u32, index: usize, rate: f32) -> f32 {
-    let u = uniform4(seed, step, key, (index / 4) as u32)[index % 4];
-    if u < rate {
-        0.0
-    } else {
-        1.0 / (1.0 - rate)
-    }
+    let block = (index / DROPOUT_BLOCK) as u32;
+    dropout_block(seed, step, key, block, rate)[index % DROPOUT_BLOCK]
 }
 
 #[cfg(test)]

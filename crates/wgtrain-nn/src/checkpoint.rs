@@ -6,6 +6,9 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::path::Path;
 
+/// Metadata key holding the weight names in model order.
+const ORDER_KEY: &str = "wgtrain.weight_order";
+
 impl Model {
     /// The name each weight is saved under: "layer/weight".
     pub fn weight_names(&self) -> Vec<String> {
@@ -32,34 +35,65 @@ impl Model {
                 Ok((name.clone(), view))
             })
             .collect::<Result<Vec<_>>>()?;
-        let data = safetensors::serialize(views, None)?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let order = serde_json::to_string(&names)?;
+        let metadata = std::collections::HashMap::from([(ORDER_KEY.to_string(), order)]);
+        let data = safetensors::serialize(views, Some(metadata))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let tmp = dir.join(format!(
             ".{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("weights")
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("weights")
         ));
-        std::fs::write(&tmp, data).with_context(|| format!("cannot write weights to {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot move the weights into place at {}", path.display()))?;
+        std::fs::write(&tmp, data)
+            .with_context(|| format!("cannot write weights to {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move the weights into place at {}", path.display()))?;
         Ok(())
     }
 
-    /// Loads weights saved by `save_weights` into this model; names and shapes must match.
+    /// Loads weights saved by `save_weights`. Weights are matched by name; when the names differ
+    /// (layer names are numbered per process, as in Keras), by position, if every shape agrees.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read weights file {}", path.display()))?;
         let st = SafeTensors::deserialize(&bytes)
             .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+        let names = self.weight_names();
+        let by_name = names.iter().all(|n| st.tensor(n).is_ok());
+        let stored: Vec<String> = if by_name {
+            names.clone()
+        } else {
+            // safetensors sorts tensors by name; the model's order is kept in the metadata.
+            let order = SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| {
+                m.metadata()
+                    .as_ref()
+                    .and_then(|m| m.get(ORDER_KEY).cloned())
+            });
+            match order.and_then(|o| serde_json::from_str::<Vec<String>>(&o).ok()) {
+                Some(order) => order,
+                None => st.names().into_iter().map(String::from).collect(),
+            }
+        };
+        if stored.len() != names.len() {
+            bail!(
+                "{} holds {} weights ({}) but the model has {} ({})",
+                path.display(),
+                stored.len(),
+                stored.join(", "),
+                names.len(),
+                names.join(", ")
+            );
+        }
         let mut values = Vec::with_capacity(self.weights.len());
-        for (name, (_, w)) in self.weight_names().iter().zip(&self.weights) {
-            let t = st.tensor(name).with_context(|| {
-                format!(
-                    "{} has no weight '{name}'; it holds: {}",
-                    path.display(),
-                    st.names().join(", ")
-                )
-            })?;
+        for ((name, stored_name), (_, w)) in names.iter().zip(&stored).zip(&self.weights) {
+            let t = st.tensor(stored_name)?;
             if t.dtype() != Dtype::F32 || t.shape() != w.shape.0.as_slice() {
                 bail!(
-                    "weight '{name}' in {} is {:?} of shape {:?}, but the model needs F32 of shape {}",
+                    "weight '{stored_name}' in {} is {:?} of shape {:?}, but the model's '{name}' needs F32 of shape {}",
                     path.display(),
                     t.dtype(),
                     t.shape(),

@@ -60,7 +60,10 @@ struct Rows<'a> {
 
 fn check_arrays(what: &str, arrays: &[&Array], expected: usize) -> Result<usize> {
     if arrays.len() != expected {
-        bail!("the model takes {expected} {what} arrays, got {}", arrays.len());
+        bail!(
+            "the model takes {expected} {what} arrays, got {}",
+            arrays.len()
+        );
     }
     let n = arrays[0].samples();
     for (i, a) in arrays.iter().enumerate() {
@@ -82,7 +85,10 @@ struct Batcher {
 impl Batcher {
     fn new(arrays: &[&Array], batch: usize) -> Self {
         Self {
-            buffers: arrays.iter().map(|a| vec![0.0; a.row_len() * batch]).collect(),
+            buffers: arrays
+                .iter()
+                .map(|a| vec![0.0; a.row_len() * batch])
+                .collect(),
         }
     }
 
@@ -188,7 +194,11 @@ impl Model {
                 let step_start = Instant::now();
                 let lo = s * batch;
                 let hi = (lo + batch).min(train_len);
-                let plan = if hi - lo == batch { &full } else { tail.as_ref().expect("a tail plan") };
+                let plan = if hi - lo == batch {
+                    &full
+                } else {
+                    tail.as_ref().expect("a tail plan")
+                };
                 batcher.fill(&rows, &order[lo..hi]);
                 let mut inputs: [&[f32]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
                 for (k, b) in batcher.buffers.iter().enumerate() {
@@ -204,7 +214,8 @@ impl Model {
                 };
                 rt.backend.run(plan.id, &inputs[..xy.len()], &args)?;
                 let mut loss = [0.0f32];
-                rt.backend.read(plan.id, plan.loss.expect("a loss"), &mut loss)?;
+                rt.backend
+                    .read(plan.id, plan.loss.expect("a loss"), &mut loss)?;
                 for (m, node) in metric_buf.iter_mut().zip(&plan.metrics) {
                     let mut v = [0.0f32];
                     rt.backend.read(plan.id, *node, &mut v)?;
@@ -225,12 +236,19 @@ impl Model {
                 }
                 seen += hi - lo;
                 history.step_loss.push(loss[0]);
-                history.step_seconds.push(step_start.elapsed().as_secs_f64());
+                history
+                    .step_seconds
+                    .push(step_start.elapsed().as_secs_f64());
                 global_step += 1;
                 steps_done += 1;
                 progress.step(steps_done, || {
                     let mut v = vec![("loss".to_string(), (loss_sum / seen as f64) as f32)];
-                    v.extend(names.iter().cloned().zip(metric_sums.iter().map(|s| (s / seen as f64) as f32)));
+                    v.extend(
+                        names
+                            .iter()
+                            .cloned()
+                            .zip(metric_sums.iter().map(|s| (s / seen as f64) as f32)),
+                    );
                     format_metrics(&v)
                 });
             }
@@ -239,7 +257,12 @@ impl Model {
             }
             history.epoch_seconds.push(start.elapsed().as_secs_f64());
             let mut line = vec![("loss".to_string(), (loss_sum / seen as f64) as f32)];
-            line.extend(names.iter().cloned().zip(metric_sums.iter().map(|s| (s / seen as f64) as f32)));
+            line.extend(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(metric_sums.iter().map(|s| (s / seen as f64) as f32)),
+            );
             if let Some((vx, vy, vstart, vlen)) = validation {
                 let vals = self.evaluate_rows(vx, vy, vstart, vlen, cfg.batch_size)?;
                 line.extend(vals.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
@@ -256,13 +279,25 @@ impl Model {
     }
 
     /// Loss and metrics over the given data, like Keras' `evaluate`.
-    pub fn evaluate(&mut self, x: &[&Array], y: &[&Array], batch_size: usize) -> Result<Vec<(String, f32)>> {
+    pub fn evaluate(
+        &mut self,
+        x: &[&Array],
+        y: &[&Array],
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
         self.require_compiled()?;
         let n = self.check_data(x, y)?;
         self.evaluate_rows(x, y, 0, n, batch_size)
     }
 
-    fn evaluate_rows(&mut self, x: &[&Array], y: &[&Array], start: usize, len: usize, batch_size: usize) -> Result<Vec<(String, f32)>> {
+    fn evaluate_rows(
+        &mut self,
+        x: &[&Array],
+        y: &[&Array],
+        start: usize,
+        len: usize,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
         let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
         let mut xy: Vec<&Array> = x.to_vec();
         xy.extend_from_slice(y);
@@ -285,7 +320,8 @@ impl Model {
             let rt = self.runtime.as_mut().expect("compiled");
             rt.backend.run(plan.id, &inputs, &StepArgs::default())?;
             let mut v = [0.0f32];
-            rt.backend.read(plan.id, plan.loss.expect("a loss"), &mut v)?;
+            rt.backend
+                .read(plan.id, plan.loss.expect("a loss"), &mut v)?;
             loss_sum += v[0] as f64 * (hi - lo) as f64;
             for (acc, node) in metric_sums.iter_mut().zip(&plan.metrics) {
                 rt.backend.read(plan.id, *node, &mut v)?;
@@ -294,7 +330,11 @@ impl Model {
         }
         let denom = len.max(1) as f64;
         let mut out = vec![("loss".to_string(), (loss_sum / denom) as f32)];
-        out.extend(names.into_iter().zip(metric_sums.iter().map(|s| (s / denom) as f32)));
+        out.extend(
+            names
+                .into_iter()
+                .zip(metric_sums.iter().map(|s| (s / denom) as f32)),
+        );
         Ok(out)
     }
 
@@ -302,11 +342,18 @@ impl Model {
     pub fn predict(&mut self, x: &[&Array], batch_size: usize) -> Result<Vec<Array>> {
         self.require_compiled()?;
         let n = self.check_inputs(x)?;
-        let rows = Rows { arrays: x, start: 0 };
+        let rows = Rows {
+            arrays: x,
+            start: 0,
+        };
         let batch = batch_size.max(1).min(n.max(1));
         let mut batcher = Batcher::new(x, batch);
         let order: Vec<usize> = (0..n).collect();
-        let mut outs: Vec<Vec<f32>> = self.outputs.iter().map(|t| Vec::with_capacity(n * t.shape.numel())).collect();
+        let mut outs: Vec<Vec<f32>> = self
+            .outputs
+            .iter()
+            .map(|t| Vec::with_capacity(n * t.shape.numel()))
+            .collect();
         for lo in (0..n).step_by(batch) {
             let hi = (lo + batch).min(n);
             let plan = self.plan(PlanKind::Predict, hi - lo, &[])?;

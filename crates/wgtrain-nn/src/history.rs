@@ -13,7 +13,10 @@ pub struct History {
 
 impl History {
     pub fn push(&mut self, name: &str, value: f32) {
-        self.history.entry(name.to_string()).or_default().push(value);
+        self.history
+            .entry(name.to_string())
+            .or_default()
+            .push(value);
     }
     pub fn last(&self, name: &str) -> Option<f32> {
         self.history.get(name).and_then(|v| v.last().copied())

@@ -22,7 +22,10 @@ pub enum Initializer {
     GlorotUniform,
     Zeros,
     Ones,
-    Uniform { low: f32, high: f32 },
+    Uniform {
+        low: f32,
+        high: f32,
+    },
     Constant(f32),
 }
 

@@ -51,7 +51,11 @@ pub struct CallCtx<'a> {
 }
 
 impl<'a> CallCtx<'a> {
-    pub(crate) fn new(graph: &'a mut Graph, training: bool, param_ids: &'a mut HashMap<u64, ParamId>) -> Self {
+    pub(crate) fn new(
+        graph: &'a mut Graph,
+        training: bool,
+        param_ids: &'a mut HashMap<u64, ParamId>,
+    ) -> Self {
         Self {
             graph,
             training,

@@ -10,7 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wgtrain_cpu::CpuBackend;
 use wgtrain_graph::optim::OptimizerClock;
-use wgtrain_graph::{gradients, Backend, Graph, NodeId, OptimizerSpec, ParamId, Plan, PlanId, PlanOutputs, Shape, Update};
+use wgtrain_graph::{
+    gradients, Backend, Graph, NodeId, OptimizerSpec, ParamId, Plan, PlanId, PlanOutputs, Shape,
+    Update,
+};
 
 /// How a model is trained: the optimizer, one loss per output (or one for all), loss weights.
 #[derive(Clone, Debug)]
@@ -161,7 +164,11 @@ impl Model {
     }
 
     /// Prepares training on the given backend; the weights move there.
-    pub fn compile_on(&mut self, config: CompileConfig, mut backend: Box<dyn Backend>) -> Result<()> {
+    pub fn compile_on(
+        &mut self,
+        config: CompileConfig,
+        mut backend: Box<dyn Backend>,
+    ) -> Result<()> {
         let n_out = self.outputs.len();
         if config.losses.len() != 1 && config.losses.len() != n_out {
             bail!(
@@ -215,7 +222,11 @@ impl Model {
     /// Replaces every weight's values (same order and sizes as `weight_values`).
     pub fn set_weight_values(&mut self, values: Vec<Vec<f32>>) -> Result<()> {
         if values.len() != self.weights.len() {
-            bail!("expected {} weights, got {}", self.weights.len(), values.len());
+            bail!(
+                "expected {} weights, got {}",
+                self.weights.len(),
+                values.len()
+            );
         }
         for ((name, w), v) in self.weights.iter().zip(&values) {
             if v.len() != w.shape.numel() {
@@ -249,10 +260,13 @@ impl Model {
         for call in &self.calls {
             let ins: Vec<NodeId> = call.inputs.iter().map(|t| values[&tensor_key(t)]).collect();
             let slot = call.layer.inner.borrow();
-            let outs = slot
-                .layer
-                .call(&mut ctx, &ins)
-                .with_context(|| format!("layer '{}' ({})", slot.layer.name(), slot.layer.class_name()))?;
+            let outs = slot.layer.call(&mut ctx, &ins).with_context(|| {
+                format!(
+                    "layer '{}' ({})",
+                    slot.layer.name(),
+                    slot.layer.class_name()
+                )
+            })?;
             for (index, n) in outs.into_iter().enumerate() {
                 values.insert((call.id, index), n);
             }
@@ -263,7 +277,11 @@ impl Model {
             .map(|(uid, n)| (self.param_ids[uid], *n))
             .collect();
         params.sort();
-        let outputs = self.outputs.iter().map(|t| values[&tensor_key(t)]).collect();
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|t| values[&tensor_key(t)])
+            .collect();
         Ok(Traced {
             graph,
             outputs,
@@ -272,14 +290,20 @@ impl Model {
     }
 
     /// The compiled plan of `kind` for `batch` samples, compiling it on first use.
-    pub(crate) fn plan(&mut self, kind: PlanKind, batch: usize, targets: &[Shape]) -> Result<PlanHandle> {
+    pub(crate) fn plan(
+        &mut self,
+        kind: PlanKind,
+        batch: usize,
+        targets: &[Shape],
+    ) -> Result<PlanHandle> {
         let key = (kind, batch, targets.to_vec());
         if let Some(h) = self.runtime().plans.get(&key) {
             return Ok(h.clone());
         }
         let traced = self.trace(batch, kind == PlanKind::Train)?;
         let rt = self.runtime.as_mut().expect("compiled");
-        let (plan, loss, metrics, predictions) = build_plan(traced, kind, batch, targets, &rt.config)?;
+        let (plan, loss, metrics, predictions) =
+            build_plan(traced, kind, batch, targets, &rt.config)?;
         let id = rt.backend.compile(plan)?;
         let handle = PlanHandle {
             id,
@@ -432,7 +456,9 @@ fn collect_calls(
     match &t.source {
         Source::Input { name } => {
             if !inputs.contains(&t.id) {
-                bail!("the outputs depend on input '{name}', which is not among the model's inputs");
+                bail!(
+                    "the outputs depend on input '{name}', which is not among the model's inputs"
+                );
             }
             Ok(())
         }

@@ -22,7 +22,8 @@ impl EpochProgress {
     pub fn new(epoch: usize, epochs: usize, steps: usize, verbose: bool) -> Self {
         let bar = verbose.then(|| {
             println!("Epoch {}/{}", epoch + 1, epochs);
-            let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{pos}/{len} [{bar:30}] - {elapsed} {msg}")
                     .expect("the progress template parses")

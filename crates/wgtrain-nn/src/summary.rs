@@ -39,7 +39,10 @@ impl Model {
         }
         let mut shown = Vec::new();
         for call in &self.calls {
-            if shown.iter().any(|l: &crate::layer::LayerHandle| l.same(&call.layer)) {
+            if shown
+                .iter()
+                .any(|l: &crate::layer::LayerHandle| l.same(&call.layer))
+            {
                 continue;
             }
             shown.push(call.layer.clone());
@@ -48,18 +51,43 @@ impl Model {
             let out = self
                 .output_shape_of(call.id)
                 .unwrap_or_else(|| "?".to_string());
-            rows.push((format!("{} ({})", slot.layer.name(), slot.layer.class_name()), out, params));
+            rows.push((
+                format!("{} ({})", slot.layer.name(), slot.layer.class_name()),
+                out,
+                params,
+            ));
         }
         let w = [33usize, 24, 15];
         let line = |l: &str, m: &str, r: &str, f: &str| {
-            format!("{l}{}{m}{}{m}{}{r}\n", f.repeat(w[0]), f.repeat(w[1]), f.repeat(w[2]))
+            format!(
+                "{l}{}{m}{}{m}{}{r}\n",
+                f.repeat(w[0]),
+                f.repeat(w[1]),
+                f.repeat(w[2])
+            )
         };
         let mut s = format!("Model: \"{}\"\n", self.name);
         s += &line("┏", "┳", "┓", "━");
-        s += &format!("┃ {:<a$} ┃ {:<b$} ┃ {:>c$} ┃\n", "Layer (type)", "Output Shape", "Param #", a = w[0] - 2, b = w[1] - 2, c = w[2] - 2);
+        s += &format!(
+            "┃ {:<a$} ┃ {:<b$} ┃ {:>c$} ┃\n",
+            "Layer (type)",
+            "Output Shape",
+            "Param #",
+            a = w[0] - 2,
+            b = w[1] - 2,
+            c = w[2] - 2
+        );
         s += &line("┡", "╇", "┩", "━");
         for (i, (name, shape, params)) in rows.iter().enumerate() {
-            s += &format!("│ {:<a$} │ {:<b$} │ {:>c$} │\n", name, shape, thousands(*params), a = w[0] - 2, b = w[1] - 2, c = w[2] - 2);
+            s += &format!(
+                "│ {:<a$} │ {:<b$} │ {:>c$} │\n",
+                name,
+                shape,
+                thousands(*params),
+                a = w[0] - 2,
+                b = w[1] - 2,
+                c = w[2] - 2
+            );
             if i + 1 < rows.len() {
                 s += &line("├", "┼", "┤", "─");
             }
@@ -67,7 +95,11 @@ impl Model {
         s += &line("└", "┴", "┘", "─");
         let total = self.count_params();
         s += &format!(" Total params: {} ({})\n", thousands(total), bytes(total));
-        s += &format!(" Trainable params: {} ({})\n", thousands(total), bytes(total));
+        s += &format!(
+            " Trainable params: {} ({})\n",
+            thousands(total),
+            bytes(total)
+        );
         s += &format!(" Non-trainable params: 0 ({})\n", bytes(0));
         s
     }

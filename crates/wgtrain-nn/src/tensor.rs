@@ -72,24 +72,32 @@ pub(crate) fn apply_layer(handle: &LayerHandle, inputs: &[&Tensor]) -> Result<Ve
     let shapes: Vec<Shape> = inputs.iter().map(|t| t.shape.clone()).collect();
     let describe = |h: &LayerHandle| {
         let slot = h.inner.borrow();
-        format!("layer '{}' ({})", slot.layer.name(), slot.layer.class_name())
+        format!(
+            "layer '{}' ({})",
+            slot.layer.name(),
+            slot.layer.class_name()
+        )
     };
-    let shapes_text = shapes
-        .iter()
-        .map(with_batch)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let shapes_text = shapes.iter().map(with_batch).collect::<Vec<_>>().join(", ");
     {
         let mut slot = handle.inner.borrow_mut();
         if !slot.built {
             slot.layer
                 .build(&shapes, &mut BuildCtx::new())
-                .with_context(|| format!("{} could not be built for input shape {shapes_text}", describe_slot(&slot)))?;
+                .with_context(|| {
+                    format!(
+                        "{} could not be built for input shape {shapes_text}",
+                        describe_slot(&slot)
+                    )
+                })?;
             slot.built = true;
         }
     }
     let mut graph = Graph::new();
-    let nodes: Vec<_> = shapes.iter().map(|s| graph.input(with_batch_n(s, 1))).collect();
+    let nodes: Vec<_> = shapes
+        .iter()
+        .map(|s| graph.input(with_batch_n(s, 1)))
+        .collect();
     let mut ids = HashMap::new();
     let mut ctx = CallCtx::new(&mut graph, false, &mut ids);
     let outs = handle
@@ -126,7 +134,11 @@ pub(crate) fn apply_layer(handle: &LayerHandle, inputs: &[&Tensor]) -> Result<Ve
 }
 
 fn describe_slot(slot: &crate::layer::LayerSlot) -> String {
-    format!("layer '{}' ({})", slot.layer.name(), slot.layer.class_name())
+    format!(
+        "layer '{}' ({})",
+        slot.layer.name(),
+        slot.layer.class_name()
+    )
 }
 
 fn with_batch(s: &Shape) -> String {

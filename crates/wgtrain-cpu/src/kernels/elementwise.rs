@@ -1,34 +1,25 @@
 use super::{PAR_CHUNK, PAR_MIN};
 use rayon::prelude::*;
-use wgtrain_graph::rng::dropout_scale;
+use wgtrain_graph::rng::{dropout_block, DROPOUT_BLOCK};
 use wgtrain_graph::{BinaryOp, Shape, UnaryOp};
 
-fn unary_fn(op: UnaryOp) -> fn(f32) -> f32 {
-    match op {
-        UnaryOp::Neg => |x| -x,
-        UnaryOp::Relu => |x| x.max(0.0),
-        UnaryOp::Sigmoid => |x| 1.0 / (1.0 + (-x).exp()),
-        UnaryOp::Tanh => f32::tanh,
-        UnaryOp::Exp => f32::exp,
-        UnaryOp::Log => f32::ln,
-        UnaryOp::Sqrt => f32::sqrt,
-        UnaryOp::Square => |x| x * x,
-        UnaryOp::Step => |x| if x > 0.0 { 1.0 } else { 0.0 },
-    }
-}
-
-fn binary_fn(op: BinaryOp) -> fn(f32, f32) -> f32 {
-    match op {
-        BinaryOp::Add => |a, b| a + b,
-        BinaryOp::Sub => |a, b| a - b,
-        BinaryOp::Mul => |a, b| a * b,
-        BinaryOp::Div => |a, b| a / b,
-        BinaryOp::Equal => |a, b| if a == b { 1.0 } else { 0.0 },
-    }
-}
-
+/// Dispatches once per kernel on the op, so each loop below is compiled for one concrete
+/// function and vectorizes.
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
-    let f = unary_fn(op);
+    match op {
+        UnaryOp::Neg => map(x, out, |x| -x),
+        UnaryOp::Relu => map(x, out, |x| x.max(0.0)),
+        UnaryOp::Sigmoid => map(x, out, |x| 1.0 / (1.0 + (-x).exp())),
+        UnaryOp::Tanh => map(x, out, f32::tanh),
+        UnaryOp::Exp => map(x, out, f32::exp),
+        UnaryOp::Log => map(x, out, f32::ln),
+        UnaryOp::Sqrt => map(x, out, f32::sqrt),
+        UnaryOp::Square => map(x, out, |x| x * x),
+        UnaryOp::Step => map(x, out, |x| if x > 0.0 { 1.0 } else { 0.0 }),
+    }
+}
+
+fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     if out.len() >= PAR_MIN {
         out.par_chunks_mut(PAR_CHUNK)
             .zip(x.par_chunks(PAR_CHUNK))
@@ -38,8 +29,7 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Elementwise `a op b` with numpy broadcasting. Common layouts (same shape, a scalar side,
-/// a trailing-row side, a per-row column side) take direct loops; others use strided indexing.
+/// Elementwise `a op b` with numpy broadcasting.
 pub fn binary(
     op: BinaryOp,
     a: &[f32],
@@ -49,7 +39,26 @@ pub fn binary(
     out: &mut [f32],
     so: &Shape,
 ) {
-    let f = binary_fn(op);
+    match op {
+        BinaryOp::Add => zip_with(a, sa, b, sb, out, so, |a, b| a + b),
+        BinaryOp::Sub => zip_with(a, sa, b, sb, out, so, |a, b| a - b),
+        BinaryOp::Mul => zip_with(a, sa, b, sb, out, so, |a, b| a * b),
+        BinaryOp::Div => zip_with(a, sa, b, sb, out, so, |a, b| a / b),
+        BinaryOp::Equal => zip_with(a, sa, b, sb, out, so, |a, b| if a == b { 1.0 } else { 0.0 }),
+    }
+}
+
+/// Common layouts (same shape, a scalar side, a trailing-row side, a per-row column side) take
+/// direct loops; others use strided indexing.
+fn zip_with(
+    a: &[f32],
+    sa: &Shape,
+    b: &[f32],
+    sb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) {
     let n = out.len();
     if a.len() == n && b.len() == n {
         if n >= PAR_MIN {
@@ -67,10 +76,10 @@ pub fn binary(
         }
     } else if b.len() == 1 {
         let bv = b[0];
-        out.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x, bv));
+        map(a, out, |x| f(x, bv));
     } else if a.len() == 1 {
         let av = a[0];
-        out.iter_mut().zip(b).for_each(|(o, &y)| *o = f(av, y));
+        map(b, out, |y| f(av, y));
     } else if a.len() == n && is_trailing(sb, so) {
         for (o, a) in out.chunks_mut(b.len()).zip(a.chunks(b.len())) {
             for i in 0..o.len() {
@@ -90,6 +99,13 @@ pub fn binary(
                 o[i] = f(a[i], bv);
             }
         }
+    } else if b.len() == n && is_column(sa, so) {
+        let w = so.last();
+        for ((o, b), &av) in out.chunks_mut(w).zip(b.chunks(w)).zip(a) {
+            for i in 0..w {
+                o[i] = f(av, b[i]);
+            }
+        }
     } else {
         strided(so, sa, sb, |i, ia, ib| out[i] = f(a[ia], b[ib]));
     }
@@ -103,7 +119,7 @@ fn is_trailing(s: &Shape, o: &Shape) -> bool {
 }
 
 /// `s` is `o` with the last axis collapsed to 1.
-fn is_column(s: &Shape, o: &Shape) -> bool {
+pub fn is_column(s: &Shape, o: &Shape) -> bool {
     s.rank() == o.rank() && s.last() == 1 && s.0[..s.rank() - 1] == o.0[..o.rank() - 1]
 }
 
@@ -150,16 +166,23 @@ fn fill_strides(s: &Shape, o: &Shape, out: &mut [usize; MAX_RANK]) {
 }
 
 pub fn dropout(x: &[f32], out: &mut [f32], rate: f32, seed: u64, step: u64, key: u32) {
-    let body = |base: usize, o: &mut [f32], x: &[f32]| {
-        for i in 0..o.len() {
-            o[i] = x[i] * dropout_scale(seed, step, key, base + i, rate);
+    let body = |first_block: usize, o: &mut [f32], x: &[f32]| {
+        for (b, (o, x)) in o
+            .chunks_mut(DROPOUT_BLOCK)
+            .zip(x.chunks(DROPOUT_BLOCK))
+            .enumerate()
+        {
+            let scale = dropout_block(seed, step, key, (first_block + b) as u32, rate);
+            for j in 0..o.len() {
+                o[j] = x[j] * scale[j];
+            }
         }
     };
     if out.len() >= PAR_MIN {
         out.par_chunks_mut(PAR_CHUNK)
             .zip(x.par_chunks(PAR_CHUNK))
             .enumerate()
-            .for_each(|(c, (o, x))| body(c * PAR_CHUNK, o, x));
+            .for_each(|(c, (o, x))| body(c * PAR_CHUNK / DROPOUT_BLOCK, o, x));
     } else {
         body(0, out, x);
     }

@@ -1,6 +1,6 @@
 //! Ops that move data without arithmetic (beyond the sums of `sum_to`).
 
-use super::elementwise::strided;
+use super::elementwise::{is_column, strided};
 use wgtrain_graph::Shape;
 
 /// Copies `x` (axis length `n_in`) into `out` (axis length `n_out`) at axis offset `at`.
@@ -28,6 +28,13 @@ pub fn broadcast_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
         out.fill(x[0]);
         return;
     }
+    let w = so.last();
+    if is_column(sx, so) {
+        for (row, &v) in out.chunks_mut(w).zip(x) {
+            row.fill(v);
+        }
+        return;
+    }
     strided(so, sx, sx, |i, ix, _| out[i] = x[ix]);
 }
 
@@ -43,6 +50,13 @@ pub fn sum_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
     if x.len() % n == 0 && sx.0.ends_with(&so.0[lead_ones..]) {
         for row in x.chunks(n) {
             out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+        }
+        return;
+    }
+    if is_column(so, sx) {
+        let w = sx.last();
+        for (o, row) in out.iter_mut().zip(x.chunks(w)) {
+            *o = row.iter().sum();
         }
         return;
     }

@@ -88,7 +88,8 @@ fn update(
             for i in 0..p.len() {
                 let v = rho * s0[i] + (1.0 - rho) * g[i] * g[i];
                 s0[i] = v;
-                let step = lr * g[i] / (v.sqrt() + epsilon);
+                // Keras 3 puts epsilon inside the square root.
+                let step = lr * g[i] / (v + epsilon).sqrt();
                 if momentum == 0.0 {
                     p[i] -= step;
                 } else {

@@ -6,6 +6,14 @@ pub fn reduce(op: ReduceOp, x: &[f32], sx: &Shape, axis: usize, out: &mut [f32])
     for o in 0..outer {
         let row = &x[o * n * inner..(o + 1) * n * inner];
         let dst = &mut out[o * inner..(o + 1) * inner];
+        if inner == 1 {
+            dst[0] = match op {
+                ReduceOp::Sum => row.iter().sum(),
+                ReduceOp::Mean => row.iter().sum::<f32>() / n as f32,
+                ReduceOp::Max => row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+            };
+            continue;
+        }
         match op {
             ReduceOp::Sum | ReduceOp::Mean => {
                 dst.fill(0.0);

@@ -98,7 +98,11 @@ impl Init {
                 })
                 .collect(),
             Init::Spaced(lo, hi) => {
-                let gap = if n > 1 { (hi - lo) / (n - 1) as f32 } else { 0.0 };
+                let gap = if n > 1 {
+                    (hi - lo) / (n - 1) as f32
+                } else {
+                    0.0
+                };
                 let mut v: Vec<f32> = (0..n).map(|i| lo + gap * i as f32).collect();
                 for i in (1..n).rev() {
                     v.swap(i, rng.below(i + 1));
@@ -189,9 +193,8 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(case: &OpCase, backend: &mut dyn Backend) -> Prepared {
-        let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
-            panic!("{}: {what}: {e}", case.name)
-        };
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| -> ! { panic!("{}: {what}: {e}", case.name) };
         let mut rng = Rng::from_name(&case.name);
         let mut g = Graph::new();
         let mut params = Vec::new();
@@ -529,8 +532,10 @@ pub fn layout_cases() -> Vec<OpCase> {
             move |g, p| g.reshape(p[0], to.clone()),
         ));
     }
-    let broadcasts: [(&[usize], &[usize]); 5] = [
+    let broadcasts: [(&[usize], &[usize]); 7] = [
         (&[4], &[3, 4]),
+        (&[3, 1], &[3, 4]),
+        (&[2, 3, 1], &[2, 3, 4]),
         (&[3, 1], &[2, 3, 4]),
         (&[2, 1, 4], &[2, 3, 4]),
         (&[1, 3, 1], &[2, 3, 4]),

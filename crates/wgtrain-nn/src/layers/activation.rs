@@ -21,9 +21,9 @@ impl ActivationKind {
             "sigmoid" => Self::Sigmoid,
             "tanh" => Self::Tanh,
             "softmax" => Self::Softmax,
-            other => bail!(
-                "unknown activation '{other}'; known: linear, relu, sigmoid, tanh, softmax"
-            ),
+            other => {
+                bail!("unknown activation '{other}'; known: linear, relu, sigmoid, tanh, softmax")
+            }
         })
     }
 

@@ -52,14 +52,18 @@ impl Layer for Dense {
             bail!("Dense needs an input with at least one feature axis");
         };
         let fan_in = input.last();
-        self.kernel = Some(ctx.add_weight("kernel", [fan_in, self.units], Initializer::GlorotUniform));
+        self.kernel =
+            Some(ctx.add_weight("kernel", [fan_in, self.units], Initializer::GlorotUniform));
         if self.use_bias {
             self.bias = Some(ctx.add_weight("bias", [self.units], Initializer::Zeros));
         }
         Ok(())
     }
     fn call(&self, ctx: &mut CallCtx, inputs: &[NodeId]) -> Result<Vec<NodeId>> {
-        let kernel = self.kernel.as_ref().expect("Dense is built before it is called");
+        let kernel = self
+            .kernel
+            .as_ref()
+            .expect("Dense is built before it is called");
         let w = ctx.weight(kernel);
         let mut y = ctx.graph.matmul(inputs[0], w)?;
         if let Some(bias) = &self.bias {

@@ -27,7 +27,9 @@ impl Layer for Flatten {
     fn call(&self, ctx: &mut CallCtx, inputs: &[NodeId]) -> Result<Vec<NodeId>> {
         let s = ctx.graph.shape(inputs[0]).clone();
         let batch = s.0[0];
-        Ok(vec![ctx.graph.reshape(inputs[0], [batch, s.numel() / batch.max(1)])?])
+        Ok(vec![ctx
+            .graph
+            .reshape(inputs[0], [batch, s.numel() / batch.max(1)])?])
     }
     fn config(&self) -> serde_json::Value {
         json!({"name": self.name})

@@ -1,0 +1,309 @@
+//! The Keras-style API: building, shape errors, fit with partial batches and validation splits,
+//! evaluate, predict, custom layers, optimizers and checkpoints.
+
+use wgtrain::nn::layers::ActivationKind;
+use wgtrain::nn::{
+    Array, CompileConfig, Dense, FitConfig, Flatten, Input, Layer, LayerExt, Loss, Model,
+    Optimizer, Sequential, Validation,
+};
+
+/// A linearly separable two-class problem: label = x0 + x1 > 0.
+fn blobs(n: usize) -> (Array, Array) {
+    let u = wgtrain::nn::init::uniform_stream(3, 9, 2 * n);
+    let x: Vec<f32> = u.iter().map(|v| 2.0 * v - 1.0).collect();
+    let y: Vec<f32> = x.chunks(2).map(|p| f32::from(p[0] + p[1] > 0.0)).collect();
+    (
+        Array::new([n, 2], x).unwrap(),
+        Array::new([n, 1], y).unwrap(),
+    )
+}
+
+fn classifier() -> Model {
+    let mut m = Sequential::new([2]);
+    m.add(Dense::new(16).activation(ActivationKind::Tanh))
+        .unwrap();
+    m.add(Dense::new(1).activation(ActivationKind::Sigmoid))
+        .unwrap();
+    m.build().unwrap()
+}
+
+fn quiet(epochs: usize, batch_size: usize) -> FitConfig<'static> {
+    FitConfig {
+        epochs,
+        batch_size,
+        verbose: false,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_shape_mismatch_fails_at_build_time_naming_the_layer_and_both_shapes() {
+    let a = Input::new([4]);
+    let b = Input::new([5]);
+    let ha = Dense::new(3).name("left").apply(&a).unwrap();
+    let hb = Dense::new(6).name("right").apply(&b).unwrap();
+    let add = wgtrain::nn::layer::LayerHandle::new(AddLayer);
+    let err = add
+        .apply_many(&[&ha, &hb])
+        .err()
+        .expect("mismatched shapes are rejected");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("add_layer"), "{msg}");
+    assert!(msg.contains("(1, 3)") && msg.contains("(1, 6)"), "{msg}");
+}
+
+struct AddLayer;
+impl Layer for AddLayer {
+    fn name(&self) -> &str {
+        "add_layer"
+    }
+    fn class_name(&self) -> &str {
+        "Add"
+    }
+    fn call(
+        &self,
+        ctx: &mut wgtrain::nn::CallCtx,
+        inputs: &[wgtrain::graph::NodeId],
+    ) -> anyhow::Result<Vec<wgtrain::graph::NodeId>> {
+        Ok(vec![ctx.graph.add(inputs[0], inputs[1])?])
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+#[test]
+fn fit_uses_every_sample_including_a_smaller_last_batch() {
+    let (x, y) = blobs(1000);
+    let mut model = classifier();
+    model
+        .compile(CompileConfig::new(
+            Optimizer::Adam {
+                learning_rate: 0.01,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+            },
+            Loss::BinaryCrossentropy,
+        ))
+        .unwrap();
+    let h = model.fit(&[&x], &[&y], &quiet(10, 64)).unwrap();
+    // 1000 = 15 * 64 + 40: 16 steps an epoch.
+    assert_eq!(h.step_loss.len(), 160);
+    assert_eq!(h.history["loss"].len(), 10);
+    let first = h.step_loss[0];
+    let last = *h.step_loss.last().unwrap();
+    assert!(last < first * 0.7, "loss did not fall: {first} -> {last}");
+    let scores = model.evaluate(&[&x], &[&y], 300).unwrap();
+    assert_eq!(scores[0].0, "loss");
+    assert!(scores[1].1 > 0.9, "accuracy {scores:?}");
+    let p = model.predict(&[&x], 300).unwrap();
+    assert_eq!(p[0].shape.dims(), &[1000, 1]);
+    assert!(p[0].data.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn validation_split_takes_the_last_fraction_and_reports_val_metrics() {
+    let (x, y) = blobs(500);
+    let mut model = classifier();
+    model
+        .compile(CompileConfig::new(
+            Optimizer::rmsprop(),
+            Loss::BinaryCrossentropy,
+        ))
+        .unwrap();
+    let cfg = FitConfig {
+        validation: Validation::Split(0.2),
+        ..quiet(2, 100)
+    };
+    let h = model.fit(&[&x], &[&y], &cfg).unwrap();
+    // 400 training samples at 100 a batch.
+    assert_eq!(h.step_loss.len(), 8);
+    for k in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+        assert_eq!(h.history[k].len(), 2, "{k}");
+    }
+    let tail_x = Array::new([100, 2], x.data[800..].to_vec()).unwrap();
+    let tail_y = Array::new([100, 1], y.data[400..].to_vec()).unwrap();
+    let scores = model.evaluate(&[&tail_x], &[&tail_y], 100).unwrap();
+    assert!((scores[0].1 - h.last("val_loss").unwrap()).abs() < 1e-5);
+}
+
+#[test]
+fn every_optimizer_trains_the_classifier() {
+    for opt in [
+        Optimizer::sgd(),
+        Optimizer::Sgd {
+            learning_rate: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+        },
+        Optimizer::rmsprop(),
+        Optimizer::adam(),
+        Optimizer::adamw(),
+        Optimizer::nadam(),
+    ] {
+        let (x, y) = blobs(512);
+        let mut model = classifier();
+        model
+            .compile(CompileConfig::new(opt.clone(), Loss::BinaryCrossentropy))
+            .unwrap();
+        let h = model.fit(&[&x], &[&y], &quiet(8, 32)).unwrap();
+        let (first, last) = (h.history["loss"][0], h.last("loss").unwrap());
+        assert!(last < first, "{opt:?}: loss {first} -> {last}");
+    }
+}
+
+#[test]
+fn sparse_and_categorical_losses_agree_on_the_same_labels() {
+    let x = Array::new([6, 3], (0..18).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let labels = [0.0, 2.0, 1.0, 1.0, 0.0, 2.0];
+    let sparse = Array::new([6, 1], labels.to_vec()).unwrap();
+    let mut onehot = vec![0.0; 18];
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * 3 + l as usize] = 1.0;
+    }
+    let onehot = Array::new([6, 3], onehot).unwrap();
+    let mut scores = Vec::new();
+    for (loss, y) in [
+        (Loss::SparseCategoricalCrossentropy, &sparse),
+        (Loss::CategoricalCrossentropy, &onehot),
+    ] {
+        wgtrain::nn::set_random_seed(5);
+        let mut m = Sequential::new([3]);
+        m.add(Dense::new(3).activation(ActivationKind::Softmax))
+            .unwrap();
+        let mut m = m.build().unwrap();
+        m.compile(CompileConfig::new(Optimizer::sgd(), loss))
+            .unwrap();
+        scores.push(m.evaluate(&[&x], &[y], 4).unwrap());
+    }
+    assert!((scores[0][0].1 - scores[1][0].1).abs() < 1e-6, "{scores:?}");
+    assert_eq!(scores[0][1].1, scores[1][1].1);
+}
+
+#[test]
+fn weights_round_trip_through_safetensors() {
+    let (x, y) = blobs(256);
+    let mut a = classifier();
+    a.compile(CompileConfig::new(
+        Optimizer::adam(),
+        Loss::BinaryCrossentropy,
+    ))
+    .unwrap();
+    a.fit(&[&x], &[&y], &quiet(2, 32)).unwrap();
+    let dir = std::env::temp_dir().join(format!("wgtrain-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.safetensors");
+    a.save_weights(&path).unwrap();
+    let mut b = classifier();
+    b.compile(CompileConfig::new(
+        Optimizer::adam(),
+        Loss::BinaryCrossentropy,
+    ))
+    .unwrap();
+    b.load_weights(&path).unwrap();
+    let (pa, pb) = (a.predict(&[&x], 64).unwrap(), b.predict(&[&x], 64).unwrap());
+    assert_eq!(pa[0].data, pb[0].data);
+
+    let mut wrong = Sequential::new([2]);
+    wrong.add(Dense::new(3)).unwrap();
+    let mut wrong = wrong.build().unwrap();
+    let err = format!("{:#}", wrong.load_weights(&path).unwrap_err());
+    assert!(err.contains("holds 4 weights"), "{err}");
+    let bad = dir.join("bad.safetensors");
+    std::fs::write(&bad, b"not a safetensors file").unwrap();
+    let err = format!("{:#}", b.load_weights(&bad).unwrap_err());
+    assert!(err.contains("not a valid safetensors file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn functional_model_with_two_inputs_and_a_shared_layer() {
+    let a = Input::new([4]);
+    let b = Input::new([4]);
+    let shared = Dense::new(3).activation(ActivationKind::Relu).shared();
+    let ha = shared.apply(&a).unwrap();
+    let hb = shared.apply(&b).unwrap();
+    let both = wgtrain::nn::layer::LayerHandle::new(Concat)
+        .apply_many(&[&ha, &hb])
+        .unwrap()
+        .remove(0);
+    assert_eq!(both.shape().dims(), &[6]);
+    let out = Dense::new(1)
+        .activation(ActivationKind::Sigmoid)
+        .apply(&both)
+        .unwrap();
+    let mut model = Model::new(&[&a, &b], &[&out]).unwrap();
+    // The shared layer's weights are counted once: 4*3+3 + 6*1+1.
+    assert_eq!(model.count_params(), 22);
+    assert!(model.summary_text().contains("Total params: 22"));
+    let xa = Array::new([8, 4], vec![0.5; 32]).unwrap();
+    let xb = Array::new([8, 4], vec![-0.5; 32]).unwrap();
+    let y = Array::new([8, 1], vec![1.0; 8]).unwrap();
+    model
+        .compile(CompileConfig::new(
+            Optimizer::adam(),
+            Loss::BinaryCrossentropy,
+        ))
+        .unwrap();
+    let h = model.fit(&[&xa, &xb], &[&y], &quiet(2, 4)).unwrap();
+    assert_eq!(h.step_loss.len(), 4);
+    let err = format!("{:#}", model.fit(&[&xa], &[&y], &quiet(1, 4)).unwrap_err());
+    assert!(err.contains("takes 2 input arrays"), "{err}");
+}
+
+struct Concat;
+impl Layer for Concat {
+    fn name(&self) -> &str {
+        "concat"
+    }
+    fn class_name(&self) -> &str {
+        "Concatenate"
+    }
+    fn call(
+        &self,
+        ctx: &mut wgtrain::nn::CallCtx,
+        inputs: &[wgtrain::graph::NodeId],
+    ) -> anyhow::Result<Vec<wgtrain::graph::NodeId>> {
+        Ok(vec![ctx.graph.concat(inputs, -1)?])
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"axis": -1})
+    }
+}
+
+#[test]
+fn summary_matches_keras_for_the_antirectifier_shapes() {
+    let mut m = Sequential::new([28, 28]);
+    m.add(Flatten::new()).unwrap();
+    m.add(Dense::new(10)).unwrap();
+    let m = m.build().unwrap();
+    let text = m.summary_text();
+    assert!(text.contains("(None, 784)"), "{text}");
+    assert!(text.contains("7,850"), "{text}");
+}
+
+#[test]
+fn bad_data_is_an_error_not_a_panic() {
+    let mut model = classifier();
+    let (x, y) = blobs(10);
+    let err = format!("{:#}", model.fit(&[&x], &[&y], &quiet(1, 4)).unwrap_err());
+    assert!(err.contains("compile"), "{err}");
+    model
+        .compile(CompileConfig::new(
+            Optimizer::adam(),
+            Loss::BinaryCrossentropy,
+        ))
+        .unwrap();
+    let x3 = Array::new([10, 3], vec![0.0; 30]).unwrap();
+    let err = format!("{:#}", model.fit(&[&x3], &[&y], &quiet(1, 4)).unwrap_err());
+    assert!(err.contains("(3,)") && err.contains("(2,)"), "{err}");
+    let y_short = Array::new([9, 1], vec![0.0; 9]).unwrap();
+    let err = format!(
+        "{:#}",
+        model.fit(&[&x], &[&y_short], &quiet(1, 4)).unwrap_err()
+    );
+    assert!(err.contains("10 samples") && err.contains("9"), "{err}");
+    assert!(Array::new([3, 2], vec![0.0; 5]).is_err());
+    assert!(Loss::parse("hinge").is_err());
+}
