@@ -302,14 +302,13 @@ impl Model {
         }
         let traced = self.trace(batch, kind == PlanKind::Train)?;
         let rt = self.runtime.as_mut().expect("compiled");
-        let (plan, loss, metrics, predictions) =
-            build_plan(traced, kind, batch, targets, &rt.config)?;
-        let id = rt.backend.compile(plan)?;
+        let plan = build_plan(traced, kind, batch, targets, &rt.config)?;
+        let outputs = plan.outputs.clone();
         let handle = PlanHandle {
-            id,
-            loss,
-            metrics,
-            predictions,
+            id: rt.backend.compile(plan)?,
+            loss: outputs.loss,
+            metrics: outputs.metrics,
+            predictions: outputs.predictions,
         };
         rt.plans.insert(key, handle.clone());
         Ok(handle)
@@ -366,7 +365,7 @@ fn build_plan(
     batch: usize,
     targets: &[Shape],
     config: &CompileConfig,
-) -> Result<(Plan, Option<NodeId>, Vec<NodeId>, Vec<NodeId>)> {
+) -> Result<Plan> {
     let Traced {
         mut graph,
         outputs,
@@ -376,13 +375,13 @@ fn build_plan(
         let plan = Plan::new(
             graph,
             PlanOutputs {
-                predictions: outputs.clone(),
+                predictions: outputs,
                 ..Default::default()
             },
             vec![],
             None,
         );
-        return Ok((plan, None, vec![], outputs));
+        return Ok(plan);
     }
     if targets.len() != outputs.len() {
         bail!(
@@ -437,13 +436,13 @@ fn build_plan(
         graph,
         PlanOutputs {
             loss: Some(loss),
-            metrics: metrics.clone(),
+            metrics,
             predictions: vec![],
         },
         updates,
         optimizer,
     );
-    Ok((plan, Some(loss), metrics, vec![]))
+    Ok(plan)
 }
 
 /// Appends, in dependency order, every layer call between `t` and the model inputs.

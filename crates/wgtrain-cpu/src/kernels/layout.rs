@@ -47,7 +47,7 @@ pub fn sum_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
     }
     let n = out.len();
     let lead_ones = so.0.iter().take_while(|&&d| d == 1).count();
-    if x.len() % n == 0 && sx.0.ends_with(&so.0[lead_ones..]) {
+    if x.len().is_multiple_of(n) && sx.0.ends_with(&so.0[lead_ones..]) {
         for row in x.chunks(n) {
             out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
         }

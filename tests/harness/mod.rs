@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use wgtrain_cpu::CpuBackend;
-use wgtrain_graph::{
+use wgtrain::cpu::CpuBackend;
+use wgtrain::graph::{
     gradients, Backend, BinaryOp, Graph, GraphError, NodeId, ParamId, Plan, PlanId, PlanOutputs,
     ReduceOp, Shape, StepArgs, UnaryOp,
 };

@@ -4,8 +4,8 @@
 mod harness;
 
 use harness::{backends_under_test, differentiate, reference_backend, OpCase, Outcome, Rng};
-use wgtrain_graph::optim::OptimizerClock;
-use wgtrain_graph::{
+use wgtrain::graph::optim::OptimizerClock;
+use wgtrain::graph::{
     gradients, Backend, Graph, OptimizerSpec, ParamId, Plan, PlanOutputs, StepArgs, Update,
 };
 
@@ -97,8 +97,9 @@ fn large_op_cases_on_threaded_kernels_match_the_reference() {
 }
 
 const STEPS: u64 = 3;
-/// Param elements in the optimizer tests: past the threaded update kernel's threshold.
-const N: usize = 256 * 256;
+/// The param of the optimizer tests: past the threaded update kernel's threshold.
+const SHAPE: [usize; 2] = [256, 256];
+const N: usize = SHAPE[0] * SHAPE[1];
 
 /// The initial param and the loss weights of the optimizer tests.
 fn train_data() -> (Vec<f32>, Vec<f32>) {
@@ -108,16 +109,14 @@ fn train_data() -> (Vec<f32>, Vec<f32>) {
 
 /// A few optimizer steps on `loss = sum(p^2 * w)`; returns the param after each step.
 fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
-    let shape = [256, 256];
-    let n = N;
     let (init, weights) = train_data();
 
     let mut g = Graph::new();
-    let p = g.param(ParamId(0), shape);
-    let w = g.input(shape);
+    let p = g.param(ParamId(0), SHAPE);
+    let w = g.input(SHAPE);
     let sq = g.square(p).unwrap();
     let prod = g.mul(sq, w).unwrap();
-    let flat = g.reshape(prod, [n]).unwrap();
+    let flat = g.reshape(prod, [N]).unwrap();
     let loss = g.sum(flat, 0, false).unwrap();
     let grad = gradients(&mut g, loss, &[p]).unwrap()[0].unwrap();
     let outputs = PlanOutputs {
@@ -142,7 +141,7 @@ fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
             optimizer: clock.tick(spec, spec.learning_rate()),
         };
         backend.run(id, &[&weights], &args).unwrap();
-        let mut p = vec![0.0; n];
+        let mut p = vec![0.0; N];
         backend.read_param(ParamId(0), &mut p).unwrap();
         after.push(p);
     }

@@ -4,9 +4,9 @@
 mod harness;
 
 use harness::{evaluate, naive_matmul, reference_backend, OpCase, Prepared, Rng, ARGS};
-use wgtrain_cpu::kernels::PAR_MIN;
-use wgtrain_graph::rng::dropout_scale;
-use wgtrain_graph::{AccuracyKind, Backend, BinaryOp, Graph, NodeId, Shape};
+use wgtrain::cpu::kernels::PAR_MIN;
+use wgtrain::graph::rng::dropout_scale;
+use wgtrain::graph::{AccuracyKind, Backend, BinaryOp, Graph, NodeId, Shape};
 
 /// Central-difference step.
 const H: f32 = 1e-2;
@@ -366,7 +366,8 @@ fn broadcasting_binary_ops_match_a_naive_broadcast() {
         (&[128, 512], &[]),
         (&[], &[128, 512]),
     ];
-    let ops: [(BinaryOp, fn(f32, f32) -> f32); 4] = [
+    type Reference = fn(f32, f32) -> f32;
+    let ops: [(BinaryOp, Reference); 4] = [
         (BinaryOp::Add, |a, b| a + b),
         (BinaryOp::Sub, |a, b| a - b),
         (BinaryOp::Mul, |a, b| a * b),
@@ -397,7 +398,8 @@ fn broadcasting_binary_ops_match_a_naive_broadcast() {
 #[test]
 fn unary_ops_match_the_standard_library() {
     type Build = fn(&mut Graph, NodeId) -> harness::Built;
-    let cases: [(&str, Build, fn(f32) -> f32, bool); 9] = [
+    type Reference = fn(f32) -> f32;
+    let cases: [(&str, Build, Reference, bool); 9] = [
         ("neg", |g, x| g.neg(x), |v| -v, false),
         ("relu", |g, x| g.relu(x), |v| v.max(0.0), false),
         (
