@@ -7,7 +7,6 @@ mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -76,5 +75,3 @@ pub fn backend_for(device: DeviceChoice) -> Box<dyn wgtrain::graph::Backend> {
     }
     backend
 }
-
-pub type DataDir = Option<PathBuf>;

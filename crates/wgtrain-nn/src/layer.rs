@@ -149,14 +149,11 @@ pub trait LayerExt: Layer + Sized + 'static {
 }
 impl<L: Layer + 'static> LayerExt for L {}
 
-static NEXT_NAME: AtomicU64 = AtomicU64::new(0);
-
 /// A unique default layer name like Keras': "dense", "dense_1", ...
 pub fn unique_name(base: &str) -> String {
     thread_local! {
         static COUNTS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
     }
-    let _ = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
     COUNTS.with(|c| {
         let mut c = c.borrow_mut();
         let n = c.entry(base.to_string()).or_insert(0);
