@@ -1,4 +1,5 @@
 pub use wgtrain_cpu as cpu;
 pub use wgtrain_data as data;
+pub use wgtrain_gpu as gpu;
 pub use wgtrain_graph as graph;
 pub use wgtrain_nn as nn;

@@ -63,6 +63,7 @@ impl Tally {
     fn assert_passed(&self) {
         assert!(self.compared > 0, "nothing was compared");
         let (err, what) = self.worst.clone().unwrap_or_default();
+        eprintln!("{} comparisons; worst: {what} ({err:e})", self.compared);
         assert!(
             self.failures.is_empty(),
             "{} of {} comparisons exceed {TOL:e}; worst: {what} ({err:e})\n{}",
@@ -76,9 +77,10 @@ impl Tally {
 fn check_parity(cases: Vec<OpCase>) {
     assert!(!cases.is_empty());
     let mut tally = Tally::default();
+    let mut backends = backends_under_test();
     for case in &cases {
         let want = differentiate(&mut reference_backend(), case);
-        for (name, mut backend) in backends_under_test() {
+        for (name, backend) in backends.iter_mut() {
             let got = differentiate(backend.as_mut(), case);
             tally.outcome(&name, &case.name, &got, &want);
         }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use wgtrain::cpu::CpuBackend;
+use wgtrain::gpu::{AdapterChoice, GpuBackend};
 use wgtrain::graph::{
     gradients, Backend, BinaryOp, Graph, GraphError, NodeId, ParamId, Plan, PlanId, PlanOutputs,
     ReduceOp, Shape, StepArgs, UnaryOp,
@@ -21,11 +22,42 @@ pub fn reference_backend() -> CpuBackend {
     CpuBackend::with_threads(1)
 }
 
-/// The backends the parity suite compares against `reference_backend()`. The GPU backend is
-/// added to this list.
+/// The backends the parity suite compares against `reference_backend()`: the threaded CPU
+/// backend and the GPU backend on `test_adapter()`.
 pub fn backends_under_test() -> Vec<(String, Box<dyn Backend>)> {
     let cpu = CpuBackend::new();
-    vec![(cpu.describe(), Box::new(cpu))]
+    let mut list: Vec<(String, Box<dyn Backend>)> = vec![(cpu.describe(), Box::new(cpu))];
+    if let Some(gpu) = gpu_backend() {
+        list.push((gpu.describe(), Box::new(gpu)));
+    }
+    list
+}
+
+/// The adapter GPU tests run on: `WGTRAIN_TEST_ADAPTER` (gpu, software or an index), else the
+/// software adapter, which every CI machine has once mesa-vulkan-drivers is installed.
+pub fn test_adapter() -> AdapterChoice {
+    match std::env::var("WGTRAIN_TEST_ADAPTER").as_deref() {
+        Ok("gpu") => AdapterChoice::Gpu,
+        Ok(other) if other.parse::<usize>().is_ok() => {
+            AdapterChoice::Index(other.parse().expect("checked"))
+        }
+        _ => AdapterChoice::Software,
+    }
+}
+
+/// The GPU backend on `test_adapter()`. Under `CI=true` a missing adapter fails the test;
+/// elsewhere it is reported and the GPU half is left out.
+pub fn gpu_backend() -> Option<GpuBackend> {
+    match GpuBackend::new(test_adapter()) {
+        Ok(b) => Some(b),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true needs a GPU adapter for the GPU tests: {e}")
+        }
+        Err(e) => {
+            eprintln!("GPU tests left out: {e}");
+            None
+        }
+    }
 }
 
 /// SplitMix64: a small deterministic generator.

@@ -4,7 +4,7 @@
 pub mod kernels;
 
 use kernels::{elementwise, layout, loss, matmul, optim, reduce};
-use wgtrain_graph::backend::{BackendError, BackendResult};
+use wgtrain_graph::backend::{scalar_nodes, BackendError, BackendResult, ScalarQueue, MAX_SCALARS};
 use wgtrain_graph::{Backend, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
 pub struct CpuBackend {
@@ -12,6 +12,7 @@ pub struct CpuBackend {
     optimizer_slots: Vec<[Vec<f32>; 2]>,
     plans: Vec<Compiled>,
     pool: rayon::ThreadPool,
+    scalars: ScalarQueue,
 }
 
 struct Compiled {
@@ -40,6 +41,7 @@ impl CpuBackend {
             optimizer_slots: Vec::new(),
             plans: Vec::new(),
             pool,
+            scalars: ScalarQueue::default(),
         }
     }
 
@@ -89,6 +91,11 @@ impl Backend for CpuBackend {
     }
 
     fn compile(&mut self, plan: Plan) -> BackendResult<PlanId> {
+        if scalar_nodes(&plan).count() > MAX_SCALARS {
+            return Err(err(format!(
+                "a plan may report at most {MAX_SCALARS} scalars (the loss and metrics)"
+            )));
+        }
         for (id, shape) in &plan.params {
             let have = self.param(*id)?.len();
             if have != shape.numel() {
@@ -172,6 +179,22 @@ impl Backend for CpuBackend {
                 }
             });
         }
+        if scalar_nodes(plan).next().is_some() {
+            let arena = &compiled.arena;
+            self.scalars.push(scalar_nodes(plan).map(|n| {
+                let slot = plan.slots[n.0].expect("a scalar output has a slot");
+                arena[slot.offset]
+            }));
+        }
+        Ok(())
+    }
+
+    fn take_scalars(
+        &mut self,
+        keep_latest: bool,
+        sink: &mut dyn FnMut(&[f32]),
+    ) -> BackendResult<()> {
+        self.scalars.take(keep_latest, sink);
         Ok(())
     }
 

@@ -165,6 +165,11 @@ impl Plan {
     }
 }
 
+/// Slot alignment in f32 elements: 256 bytes, so a GPU backend can bind every slot as its own
+/// storage range (the largest `min_storage_buffer_offset_alignment` adapters report) and kernels
+/// may use wide loads.
+pub const SLOT_ALIGN: usize = 64;
+
 /// First-fit allocator over one growing block of f32 elements.
 #[derive(Default)]
 struct Arena {
@@ -175,8 +180,7 @@ struct Arena {
 
 impl Arena {
     fn alloc(&mut self, len: usize) -> usize {
-        // Keep every block 16-element aligned so kernels may use wide loads.
-        let len = len.next_multiple_of(16);
+        let len = len.next_multiple_of(SLOT_ALIGN);
         let mut cursor = 0;
         let mut at = self.blocks.len();
         for (i, &(off, l)) in self.blocks.iter().enumerate() {

@@ -1,0 +1,562 @@
+//! Lowers each scheduled node of a plan, and each optimizer update, to kernel dispatches: which
+//! kernel, which buffers at which bindings, the parameter block and the workgroup grid.
+
+use crate::kernels::{Family, Kernel};
+use wgtrain_graph::{
+    AccuracyKind, BinaryOp, NodeId, Op, OptimizerSpec, ParamId, Plan, ReduceOp, Shape, UnaryOp,
+    Update,
+};
+
+/// Words in a dispatch's parameter block (`Params` in `shaders/prelude.wgsl`).
+pub const PARAM_WORDS: usize = 32;
+/// The highest tensor rank the strided kernels index.
+pub const MAX_RANK: usize = 6;
+const MAX_GROUPS: usize = 65_535;
+
+/// A buffer (or range of one) a dispatch binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buf {
+    /// A range of the plan's arena, in f32 elements.
+    Arena {
+        offset: usize,
+        len: usize,
+    },
+    Param(ParamId),
+    /// Optimizer state tensor `k` of a parameter.
+    OptimizerSlot(ParamId, usize),
+    /// The per-step block: seed, step and optimizer scalars.
+    Step,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub kernel: Kernel,
+    pub bindings: Vec<(u32, Buf)>,
+    pub params: [u32; PARAM_WORDS],
+    pub groups: [u32; 3],
+}
+
+/// Adapter-dependent choices.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Invocations per side of a matmul workgroup; each computes a 4 x 4 block.
+    pub matmul_tile_side: u32,
+}
+
+impl Tuning {
+    pub fn from_limits(limits: &wgpu::Limits) -> Self {
+        let fits = |side: u32| {
+            let tile = side * 4;
+            limits.max_compute_invocations_per_workgroup >= side * side
+                && limits.max_compute_workgroup_size_x >= side
+                && limits.max_compute_workgroup_size_y >= side
+                && limits.max_compute_workgroup_storage_size >= 2 * 16 * tile * 4
+        };
+        Self {
+            matmul_tile_side: if fits(16) { 16 } else { 8 },
+        }
+    }
+}
+
+type R<T> = Result<T, String>;
+
+struct Builder {
+    params: [u32; PARAM_WORDS],
+    at: usize,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self {
+            params: [0; PARAM_WORDS],
+            at: 0,
+        }
+    }
+    fn u(mut self, v: usize) -> Self {
+        self.params[self.at] = v as u32;
+        self.at += 1;
+        self
+    }
+    fn f(mut self, v: f32) -> Self {
+        self.params[self.at] = v.to_bits();
+        self.at += 1;
+        self
+    }
+    /// `values` padded to MAX_RANK words.
+    fn dims(mut self, values: &[usize]) -> Self {
+        for (k, v) in values.iter().enumerate() {
+            self.params[self.at + k] = *v as u32;
+        }
+        self.at += MAX_RANK;
+        self
+    }
+}
+
+/// A grid of `groups` one-dimensional workgroups spread over x and y.
+fn grid(groups: usize) -> R<[u32; 3]> {
+    let groups = groups.max(1);
+    let x = groups.min(MAX_GROUPS);
+    let y = groups.div_ceil(x);
+    if y > MAX_GROUPS {
+        return Err(format!("{groups} workgroups exceed one dispatch"));
+    }
+    Ok([x as u32, y as u32, 1])
+}
+
+fn per_element(n: usize, size: usize) -> R<[u32; 3]> {
+    grid(n.div_ceil(size))
+}
+
+fn row_major_strides(dims: &[usize]) -> Vec<usize> {
+    let mut strides = vec![0; dims.len()];
+    let mut acc = 1;
+    for k in (0..dims.len()).rev() {
+        strides[k] = acc;
+        acc *= dims[k];
+    }
+    strides
+}
+
+/// Strides that read `s` broadcast up to `o` (0 along broadcast axes).
+fn broadcast_strides(s: &Shape, o: &Shape) -> Vec<usize> {
+    let r = o.rank();
+    let mut out = vec![0; r];
+    let own = row_major_strides(&s.0);
+    for k in 0..s.rank() {
+        let ax = r - s.rank() + k;
+        if s.0[k] != 1 {
+            out[ax] = own[k];
+        }
+    }
+    out
+}
+
+fn check_rank(what: &str, s: &Shape) -> R<()> {
+    if s.rank() > MAX_RANK {
+        return Err(format!(
+            "{what} has rank {} ({s}); the GPU backend indexes tensors of rank up to {MAX_RANK}",
+            s.rank()
+        ));
+    }
+    Ok(())
+}
+
+fn unary_expr(op: UnaryOp) -> &'static str {
+    match op {
+        UnaryOp::Neg => "-x",
+        UnaryOp::Relu => "max(x, 0.0)",
+        UnaryOp::Sigmoid => "1.0 / (1.0 + exp(-x))",
+        UnaryOp::Tanh => "tanh(x)",
+        UnaryOp::Exp => "exp(x)",
+        UnaryOp::Log => "log(x)",
+        UnaryOp::Sqrt => "sqrt(x)",
+        UnaryOp::Square => "x * x",
+        UnaryOp::Step => "select(0.0, 1.0, x > 0.0)",
+    }
+}
+
+fn binary_expr(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Add => "x + y",
+        BinaryOp::Sub => "x - y",
+        BinaryOp::Mul => "x * y",
+        BinaryOp::Div => "x / y",
+        BinaryOp::Equal => "select(0.0, 1.0, x == y)",
+    }
+}
+
+pub fn buf_of(plan: &Plan, node: NodeId) -> Buf {
+    match plan.graph.node(node).op {
+        Op::Param { id } => Buf::Param(id),
+        _ => {
+            let s = plan.slots[node.0].expect("a live node has a slot");
+            Buf::Arena {
+                offset: s.offset,
+                len: s.len,
+            }
+        }
+    }
+}
+
+fn dispatch(kernel: Kernel, bindings: Vec<(u32, Buf)>, b: Builder, groups: [u32; 3]) -> Dispatch {
+    Dispatch {
+        kernel,
+        bindings,
+        params: b.params,
+        groups,
+    }
+}
+
+/// The dispatches that compute node `id`.
+pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
+    let graph = &plan.graph;
+    let node = graph.node(id);
+    let out = buf_of(plan, id);
+    let input = |k: usize| buf_of(plan, node.inputs[k]);
+    let shape = |k: usize| graph.shape(node.inputs[k]);
+    let n = node.shape.numel();
+    let one = |kernel: Kernel, bindings: Vec<(u32, Buf)>, b: Builder, groups: [u32; 3]| {
+        Ok(vec![dispatch(kernel, bindings, b, groups)])
+    };
+    match &node.op {
+        Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => Ok(Vec::new()),
+        Op::Unary(op) => one(
+            Kernel::new(Family::Elementwise, "unary").with("UNARY_EXPR", unary_expr(*op)),
+            vec![(1, input(0)), (3, out)],
+            Builder::new().u(n),
+            per_element(n, 256)?,
+        ),
+        Op::Reshape { .. } => one(
+            Kernel::new(Family::Elementwise, "unary").with("UNARY_EXPR", "x"),
+            vec![(1, input(0)), (3, out)],
+            Builder::new().u(n),
+            per_element(n, 256)?,
+        ),
+        Op::Binary(op) => {
+            let bindings = vec![(1, input(0)), (2, input(1)), (3, out)];
+            let so = &node.shape;
+            if shape(0) == so && shape(1) == so {
+                return one(
+                    Kernel::new(Family::Elementwise, "binary_same")
+                        .with("BINARY_EXPR", binary_expr(*op)),
+                    bindings,
+                    Builder::new().u(n),
+                    per_element(n, 256)?,
+                );
+            }
+            check_rank("a broadcasting operand", so)?;
+            one(
+                Kernel::new(Family::Elementwise, "binary_strided")
+                    .with("BINARY_EXPR", binary_expr(*op)),
+                bindings,
+                Builder::new()
+                    .u(n)
+                    .u(so.rank())
+                    .dims(&so.0)
+                    .dims(&broadcast_strides(shape(0), so))
+                    .dims(&broadcast_strides(shape(1), so)),
+                per_element(n, 256)?,
+            )
+        }
+        Op::BroadcastTo { .. } => {
+            let so = &node.shape;
+            check_rank("a broadcast", so)?;
+            one(
+                Kernel::new(Family::Elementwise, "broadcast"),
+                vec![(1, input(0)), (3, out)],
+                Builder::new()
+                    .u(n)
+                    .u(so.rank())
+                    .dims(&so.0)
+                    .dims(&broadcast_strides(shape(0), so)),
+                per_element(n, 256)?,
+            )
+        }
+        Op::MatMul { ta, tb } => lower_matmul(
+            shape(0),
+            shape(1),
+            *ta,
+            *tb,
+            [input(0), input(1), out],
+            tuning,
+        ),
+        Op::Reduce { op, axis, .. } => {
+            let (outer, len, inner) = shape(0).around(*axis);
+            one(
+                Kernel::new(Family::Reduce, "reduce")
+                    .with("IS_SUM", (*op != ReduceOp::Max).to_string()),
+                vec![(1, input(0)), (2, out)],
+                Builder::new()
+                    .u(outer * inner)
+                    .u(len)
+                    .u(2)
+                    .u(1)
+                    .f(if *op == ReduceOp::Mean {
+                        1.0 / len as f32
+                    } else {
+                        1.0
+                    })
+                    .dims(&[outer, inner])
+                    .dims(&[len * inner, 1])
+                    .dims(&[len])
+                    .dims(&[inner]),
+                grid(outer * inner)?,
+            )
+        }
+        Op::SumTo { shape: so } => lower_sum_to(shape(0), so, input(0), out),
+        Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+            let (outer, len, inner) = shape(0).around(*axis);
+            let log = matches!(node.op, Op::LogSoftmax { .. });
+            one(
+                Kernel::new(Family::Reduce, "softmax").with("IS_LOG", log.to_string()),
+                vec![(1, input(0)), (2, out)],
+                Builder::new().u(outer * inner).u(len).u(inner),
+                grid(outer * inner)?,
+            )
+        }
+        Op::Concat { axis } => {
+            let n_out = node.shape.0[*axis];
+            let mut at = 0;
+            let mut parts = Vec::new();
+            for k in 0..node.inputs.len() {
+                let (_, n_in, inner) = shape(k).around(*axis);
+                let size = shape(k).numel();
+                if size > 0 {
+                    parts.push(dispatch(
+                        Kernel::new(Family::Layout, "place"),
+                        vec![(1, input(k)), (2, out)],
+                        Builder::new().u(size).u(n_in).u(inner).u(n_out).u(at),
+                        per_element(size, 256)?,
+                    ));
+                }
+                at += n_in;
+            }
+            Ok(parts)
+        }
+        Op::Slice { axis, start, end } => {
+            let (_, n_in, inner) = shape(0).around(*axis);
+            one(
+                Kernel::new(Family::Layout, "window"),
+                vec![(1, input(0)), (2, out)],
+                Builder::new()
+                    .u(n)
+                    .u(end - start)
+                    .u(inner)
+                    .u(n_in)
+                    .u(*start),
+                per_element(n, 256)?,
+            )
+        }
+        Op::Pad { axis, before, .. } => {
+            let (_, n_in, inner) = shape(0).around(*axis);
+            one(
+                Kernel::new(Family::Layout, "window"),
+                vec![(1, input(0)), (2, out)],
+                Builder::new()
+                    .u(n)
+                    .u(node.shape.0[*axis])
+                    .u(inner)
+                    .u(n_in)
+                    .u((-(*before as i64)) as i32 as u32 as usize),
+                per_element(n, 256)?,
+            )
+        }
+        Op::Dropout { rate, key } => one(
+            Kernel::new(Family::Random, "dropout"),
+            vec![(1, input(0)), (2, out), (3, Buf::Step)],
+            Builder::new()
+                .u(n)
+                .u(*key as usize)
+                .u((rate * 65536.0) as u32 as usize)
+                .f(1.0 / (1.0 - rate)),
+            per_element(n.div_ceil(8), 64)?,
+        ),
+        Op::OneHot { depth } => one(
+            Kernel::new(Family::Layout, "one_hot"),
+            vec![(1, input(0)), (2, out)],
+            Builder::new().u(n).u(*depth),
+            per_element(n, 256)?,
+        ),
+        Op::SoftmaxCrossEntropy => {
+            let width = shape(0).last();
+            one(
+                Kernel::new(Family::Loss, "softmax_cross_entropy"),
+                vec![(1, input(0)), (2, input(1)), (4, out)],
+                Builder::new().u(shape(0).numel() / width.max(1)).u(width),
+                [1, 1, 1],
+            )
+        }
+        Op::SoftmaxCrossEntropyGrad => {
+            let width = shape(0).last();
+            let rows = shape(0).numel() / width.max(1);
+            one(
+                Kernel::new(Family::Loss, "softmax_cross_entropy_grad"),
+                vec![(1, input(0)), (2, input(1)), (3, input(2)), (4, out)],
+                Builder::new().u(rows).u(width),
+                per_element(rows, 64)?,
+            )
+        }
+        Op::SigmoidBinaryCrossEntropy => one(
+            Kernel::new(Family::Loss, "sigmoid_bce"),
+            vec![(1, input(0)), (2, input(1)), (4, out)],
+            Builder::new().u(shape(0).numel()),
+            [1, 1, 1],
+        ),
+        Op::SigmoidBinaryCrossEntropyGrad => one(
+            Kernel::new(Family::Loss, "sigmoid_bce_grad"),
+            vec![(1, input(0)), (2, input(1)), (3, input(2)), (4, out)],
+            Builder::new().u(n),
+            per_element(n, 256)?,
+        ),
+        Op::Accuracy { kind } => {
+            let width = shape(0).last();
+            let (entry, b) = match kind {
+                AccuracyKind::Categorical => (
+                    "categorical_accuracy",
+                    Builder::new().u(shape(0).numel() / width.max(1)).u(width),
+                ),
+                AccuracyKind::Binary => ("binary_accuracy", Builder::new().u(shape(0).numel())),
+            };
+            one(
+                Kernel::new(Family::Loss, entry),
+                vec![(1, input(0)), (2, input(1)), (4, out)],
+                b,
+                [1, 1, 1],
+            )
+        }
+    }
+}
+
+fn lower_matmul(
+    sa: &Shape,
+    sb: &Shape,
+    ta: bool,
+    tb: bool,
+    [a, b, out]: [Buf; 3],
+    tuning: Tuning,
+) -> R<Vec<Dispatch>> {
+    let (ra, rb) = (sa.rank(), sb.rank());
+    let (ar, ac) = (sa.0[ra - 2], sa.0[ra - 1]);
+    let (br, bc) = (sb.0[rb - 2], sb.0[rb - 1]);
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let n = if tb { br } else { bc };
+    let per_a = sa.numel() / (ar * ac).max(1);
+    // A 2-D right operand shared by every batch: untransposed batches fold into rows.
+    let (batches, m, a_step, b_step) = match (rb == 2, ta) {
+        (true, false) => (1, per_a * m, 0, 0),
+        (true, true) => (per_a, m, ar * ac, 0),
+        (false, _) => (per_a, m, ar * ac, br * bc),
+    };
+    let tile = (tuning.matmul_tile_side * 4) as usize;
+    let groups = [n.div_ceil(tile), m.div_ceil(tile), batches];
+    if groups.iter().any(|&g| g > MAX_GROUPS) {
+        return Err(format!(
+            "a {m}x{k} @ {k}x{n} matmul over {batches} batches needs more workgroups than one \
+             dispatch allows"
+        ));
+    }
+    Ok(vec![dispatch(
+        Kernel::new(Family::Matmul, "matmul")
+            .with("TILE_SIDE", format!("{}u", tuning.matmul_tile_side))
+            .with("TRANSPOSE_A", ta.to_string())
+            .with("TRANSPOSE_B", tb.to_string()),
+        vec![(1, a), (2, b), (3, out)],
+        Builder::new().u(m).u(n).u(k).u(a_step).u(b_step).u(m * n),
+        groups.map(|g| g.max(1) as u32),
+    )])
+}
+
+/// Sums `sx` down to `so` (which broadcasts up to `sx`).
+fn lower_sum_to(sx: &Shape, so: &Shape, x: Buf, out: Buf) -> R<Vec<Dispatch>> {
+    let r = sx.rank();
+    let strides = row_major_strides(&sx.0);
+    let aligned: Vec<usize> = std::iter::repeat_n(1, r - so.rank())
+        .chain(so.0.iter().copied())
+        .collect();
+    let (mut out_dims, mut out_strides, mut red_dims, mut red_strides) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ax in 0..r {
+        if sx.0[ax] == 1 {
+            continue;
+        }
+        if aligned[ax] == 1 {
+            red_dims.push(sx.0[ax]);
+            red_strides.push(strides[ax]);
+        } else {
+            out_dims.push(sx.0[ax]);
+            out_strides.push(strides[ax]);
+        }
+    }
+    if out_dims.len() > MAX_RANK || red_dims.len() > MAX_RANK {
+        return Err(format!(
+            "summing {sx} to {so} needs rank above {MAX_RANK} on the GPU"
+        ));
+    }
+    let outputs = so.numel();
+    let count: usize = red_dims.iter().product();
+    Ok(vec![dispatch(
+        Kernel::new(Family::Reduce, "reduce").with("IS_SUM", "true"),
+        vec![(1, x), (2, out)],
+        Builder::new()
+            .u(outputs)
+            .u(count)
+            .u(out_dims.len())
+            .u(red_dims.len())
+            .f(1.0)
+            .dims(&out_dims)
+            .dims(&out_strides)
+            .dims(&red_dims)
+            .dims(&red_strides),
+        grid(outputs)?,
+    )])
+}
+
+/// The optimizer kernel for `spec` and the state tensors it binds.
+pub fn lower_update(spec: &OptimizerSpec, plan: &Plan, u: &Update, n: usize) -> R<Dispatch> {
+    let p = Buf::Param(u.param);
+    let g = buf_of(plan, u.grad);
+    let slot = |k| Buf::OptimizerSlot(u.param, k);
+    let base = Builder::new().u(n);
+    let (entry, bindings, b) = match *spec {
+        OptimizerSpec::Sgd {
+            momentum, nesterov, ..
+        } => {
+            if momentum == 0.0 {
+                ("sgd", vec![(1, p), (2, g), (5, Buf::Step)], base)
+            } else {
+                (
+                    "sgd_momentum",
+                    vec![(1, p), (2, g), (3, slot(0)), (5, Buf::Step)],
+                    base.f(momentum).u(usize::from(nesterov)),
+                )
+            }
+        }
+        OptimizerSpec::RmsProp {
+            rho,
+            momentum,
+            epsilon,
+            ..
+        } => (
+            "rmsprop",
+            vec![(1, p), (2, g), (3, slot(0)), (4, slot(1)), (5, Buf::Step)],
+            base.f(rho).f(momentum).f(epsilon),
+        ),
+        OptimizerSpec::Adam {
+            beta_1,
+            beta_2,
+            epsilon,
+            ..
+        } => (
+            "adam",
+            vec![(1, p), (2, g), (3, slot(0)), (4, slot(1)), (5, Buf::Step)],
+            base.f(beta_1).f(beta_2).f(epsilon).f(0.0),
+        ),
+        OptimizerSpec::AdamW {
+            beta_1,
+            beta_2,
+            epsilon,
+            weight_decay,
+            ..
+        } => (
+            "adam",
+            vec![(1, p), (2, g), (3, slot(0)), (4, slot(1)), (5, Buf::Step)],
+            base.f(beta_1).f(beta_2).f(epsilon).f(weight_decay),
+        ),
+        OptimizerSpec::Nadam {
+            beta_1,
+            beta_2,
+            epsilon,
+            ..
+        } => (
+            "nadam",
+            vec![(1, p), (2, g), (3, slot(0)), (4, slot(1)), (5, Buf::Step)],
+            base.f(beta_1).f(beta_2).f(epsilon),
+        ),
+    };
+    Ok(dispatch(
+        Kernel::new(Family::Optim, entry),
+        bindings,
+        b,
+        per_element(n, 256)?,
+    ))
+}

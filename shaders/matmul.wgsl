@@ -1,0 +1,120 @@
+// out = op(a) @ op(b), batched over workgroup z. Each workgroup computes a BM x BN tile from
+// BK-deep slices of a and b staged in workgroup memory; each invocation accumulates an RM x RN
+// block in registers. Transposed operands are read in place: the load order is picked the load order so
+// neighbouring invocations always read neighbouring addresses.
+// params: 0 M, 1 N, 2 K, 3 batch stride of a, 4 batch stride of b (0: shared), 5 of out.
+// TILE_SIDE, TRANSPOSE_A and TRANSPOSE_B are substituted when the pipeline is built.
+
+const TS: u32 = TILE_SIDE;
+const RM: u32 = 4u;
+const RN: u32 = 4u;
+const BM: u32 = TS * RM;
+const BN: u32 = TS * RN;
+const BK: u32 = 16u;
+const THREADS: u32 = TS * TS;
+
+@group(0) @binding(1) var<storage, read_write> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+var<workgroup> a_tile: array<f32, BK * BM>;
+var<workgroup> b_tile: array<f32, BK * BN>;
+
+@compute @workgroup_size(TS, TS)
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let M = P(0u);
+    let N = P(1u);
+    let K = P(2u);
+    let a_base = wid.z * P(3u);
+    let b_base = wid.z * P(4u);
+    let o_base = wid.z * P(5u);
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let tx = lid3.x;
+    let ty = lid3.y;
+
+    var acc: array<array<f32, RN>, RM>;
+    for (var i = 0u; i < RM; i++) {
+        for (var j = 0u; j < RN; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+
+    for (var k0 = 0u; k0 < K; k0 += BK) {
+        for (var e = lid; e < BK * BM; e += THREADS) {
+            var m: u32;
+            var k: u32;
+            if TRANSPOSE_A {
+                k = e / BM;
+                m = e % BM;
+            } else {
+                m = e / BK;
+                k = e % BK;
+            }
+            let gm = row0 + m;
+            let gk = k0 + k;
+            var v = 0.0;
+            if gm < M && gk < K {
+                if TRANSPOSE_A {
+                    v = a[a_base + gk * M + gm];
+                } else {
+                    v = a[a_base + gm * K + gk];
+                }
+            }
+            a_tile[k * BM + m] = v;
+        }
+        for (var e = lid; e < BK * BN; e += THREADS) {
+            var n: u32;
+            var k: u32;
+            if TRANSPOSE_B {
+                n = e / BK;
+                k = e % BK;
+            } else {
+                k = e / BN;
+                n = e % BN;
+            }
+            let gn = col0 + n;
+            let gk = k0 + k;
+            var v = 0.0;
+            if gn < N && gk < K {
+                if TRANSPOSE_B {
+                    v = b[b_base + gn * K + gk];
+                } else {
+                    v = b[b_base + gk * N + gn];
+                }
+            }
+            b_tile[k * BN + n] = v;
+        }
+        workgroupBarrier();
+
+        for (var k = 0u; k < BK; k++) {
+            var av: array<f32, RM>;
+            var bv: array<f32, RN>;
+            for (var i = 0u; i < RM; i++) {
+                av[i] = a_tile[k * BM + ty + i * TS];
+            }
+            for (var j = 0u; j < RN; j++) {
+                bv[j] = b_tile[k * BN + tx + j * TS];
+            }
+            for (var i = 0u; i < RM; i++) {
+                for (var j = 0u; j < RN; j++) {
+                    acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < RM; i++) {
+        let r = row0 + ty + i * TS;
+        if r < M {
+            for (var j = 0u; j < RN; j++) {
+                let c = col0 + tx + j * TS;
+                if c < N {
+                    out[o_base + r * N + c] = acc[i][j];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+// Reductions as workgroup trees: one workgroup per output value.
+
+const WG: u32 = 64u;
+
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+fn tree_sum(lid: u32, v: f32) -> f32 {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+fn tree_max(lid: u32, v: f32) -> f32 {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            partial[lid] = max(partial[lid], partial[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+// out[g] = reduction over r of x[base(g) + offset(r)].
+// params: 0 outputs, 1 reduced count, 2 output rank, 3 reduced rank, 4 scale (f32),
+// 5..11 output dims, 11..17 their input strides, 17..23 reduced dims, 23..29 their strides.
+// IS_SUM selects sum (true) or max (false).
+@compute @workgroup_size(WG)
+fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;
+    if g >= P(0u) {
+        return;
+    }
+    let count = P(1u);
+    let base = strided_offset(g, P(2u), 5u, 11u);
+    if IS_SUM {
+        var acc = 0.0;
+        for (var r = lid; r < count; r += WG) {
+            acc += x[base + strided_offset(r, P(3u), 17u, 23u)];
+        }
+        let total = tree_sum(lid, acc);
+        if lid == 0u {
+            out[g] = total * PF(4u);
+        }
+    } else {
+        var acc = -3.4028235e38;
+        for (var r = lid; r < count; r += WG) {
+            acc = max(acc, x[base + strided_offset(r, P(3u), 17u, 23u)]);
+        }
+        let total = tree_max(lid, acc);
+        if lid == 0u {
+            out[g] = total;
+        }
+    }
+}
+
+// Softmax (IS_LOG false) or log-softmax (IS_LOG true) along an axis of a tensor seen as
+// (outer, n, inner). params: 0 outer * inner, 1 n, 2 inner.
+@compute @workgroup_size(WG)
+fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;
+    if g >= P(0u) {
+        return;
+    }
+    let n = P(1u);
+    let inner = P(2u);
+    let base = (g / inner) * n * inner + g % inner;
+    var m = -3.4028235e38;
+    for (var j = lid; j < n; j += WG) {
+        m = max(m, x[base + j * inner]);
+    }
+    m = tree_max(lid, m);
+    var s = 0.0;
+    for (var j = lid; j < n; j += WG) {
+        s += exp(x[base + j * inner] - m);
+    }
+    s = tree_sum(lid, s);
+    if IS_LOG {
+        let log_sum = log(s) + m;
+        for (var j = lid; j < n; j += WG) {
+            out[base + j * inner] = x[base + j * inner] - log_sum;
+        }
+    } else {
+        let inv = 1.0 / s;
+        for (var j = lid; j < n; j += WG) {
+            out[base + j * inner] = exp(x[base + j * inner] - m) * inv;
+        }
+    }
+}
