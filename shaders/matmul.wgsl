@@ -3,11 +3,11 @@
 // block in registers. Transposed operands are read in place: the load order is picked the load order so
 // neighbouring invocations always read neighbouring addresses.
 // params: 0 M, 1 N, 2 K, 3 batch stride of a, 4 batch stride of b (0: shared), 5 of out.
-// TILE_SIDE, TRANSPOSE_A and TRANSPOSE_B are substituted when the pipeline is built.
+// TILE_SIDE, REG_M, REG_N, TRANSPOSE_A and TRANSPOSE_B are substituted when the pipeline is built.
 
 const TS: u32 = TILE_SIDE;
-const RM: u32 = 4u;
-const RN: u32 = 4u;
+const RM: u32 = REG_M;
+const RN: u32 = REG_N;
 const BM: u32 = TS * RM;
 const BN: u32 = TS * RN;
 const BK: u32 = 16u;
@@ -114,6 +114,59 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
                 if c < N {
                     out[o_base + r * N + c] = acc[i][j];
                 }
+            }
+        }
+    }
+}
+
+// The same product without workgroup memory or barriers, for adapters that run invocations on
+// CPU cores (whose caches do the staging): each invocation reads its operands directly.
+@compute @workgroup_size(TS, TS)
+fn matmul_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let M = P(0u);
+    let N = P(1u);
+    let K = P(2u);
+    let a_base = wid.z * P(3u);
+    let b_base = wid.z * P(4u);
+    let o_base = wid.z * P(5u);
+    var rows: array<u32, RM>;
+    var cols: array<u32, RN>;
+    for (var i = 0u; i < RM; i++) {
+        rows[i] = min(wid.y * BM + lid3.y + i * TS, M - 1u);
+    }
+    for (var j = 0u; j < RN; j++) {
+        cols[j] = min(wid.x * BN + lid3.x + j * TS, N - 1u);
+    }
+    var acc: array<array<f32, RN>, RM>;
+    for (var k = 0u; k < K; k++) {
+        var av: array<f32, RM>;
+        var bv: array<f32, RN>;
+        for (var i = 0u; i < RM; i++) {
+            if TRANSPOSE_A {
+                av[i] = a[a_base + k * M + rows[i]];
+            } else {
+                av[i] = a[a_base + rows[i] * K + k];
+            }
+        }
+        for (var j = 0u; j < RN; j++) {
+            if TRANSPOSE_B {
+                bv[j] = b[b_base + cols[j] * K + k];
+            } else {
+                bv[j] = b[b_base + k * N + cols[j]];
+            }
+        }
+        for (var i = 0u; i < RM; i++) {
+            for (var j = 0u; j < RN; j++) {
+                acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+            }
+        }
+    }
+    for (var i = 0u; i < RM; i++) {
+        let r = wid.y * BM + lid3.y + i * TS;
+        for (var j = 0u; j < RN; j++) {
+            let c = wid.x * BN + lid3.x + j * TS;
+            if r < M && c < N {
+                out[o_base + r * N + c] = acc[i][j];
             }
         }
     }

@@ -4,10 +4,12 @@ use crate::{backend_for, models, DeviceChoice};
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
+use std::time::Instant;
 use wgtrain::nn::{set_random_seed, Array, CompileConfig, FitConfig, Loss, Optimizer};
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// A reference model, or `matmul` for matmul throughput.
     model: String,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -16,23 +18,45 @@ pub struct BenchArgs {
     steps: usize,
     #[arg(long, default_value_t = 30)]
     warmup: usize,
-    #[arg(long, value_enum, default_value = "auto")]
+    /// auto, gpu, cpu, software or an adapter index (`wgtrain devices`).
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Print only the JSON result.
     #[arg(long)]
     json: bool,
+    /// matmul: the largest square size (256 to 4096).
+    #[arg(long, default_value_t = 4096)]
+    max_size: usize,
+    /// matmul: seconds to repeat each shape for.
+    #[arg(long, default_value_t = 1.0)]
+    min_seconds: f64,
+}
+
+fn print(out: &serde_json::Value, compact: bool) -> Result<()> {
+    if compact {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(out)?);
+    }
+    Ok(())
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.model == "matmul" {
+        let mut backend = backend_for(a.device)?;
+        let out = crate::bench_matmul::run(backend.as_mut(), a.max_size, a.min_seconds)?;
+        return print(&out, a.json);
+    }
     let known = models::lookup(&a.model)?;
     if a.steps == 0 {
         bail!("--steps must be at least 1");
     }
     set_random_seed(7);
     let mut model = known.build()?;
+    let started = Instant::now();
     model.compile_on(
         CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
-        backend_for(a.device),
+        backend_for(a.device)?,
     )?;
     // Random pixels and labels of MNIST's shape: the step's work does not depend on the values.
     let n = a.batch_size * (a.steps + a.warmup);
@@ -49,6 +73,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     let y = Array::new([n, classes], y)?;
     let peak = model.planned_peak_bytes(a.batch_size, &[y.sample_shape()])?;
+    let compiled_at = Instant::now();
     let history = model.fit(
         &[&x],
         &[&y],
@@ -59,6 +84,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             ..Default::default()
         },
     )?;
+    // From compile (kernels built, memory allocated) until the first step's loss is back, which
+    // is collected during the second step.
+    let first_step_ms = (compiled_at - started).as_secs_f64() * 1e3
+        + history.step_seconds.iter().take(2).sum::<f64>() * 1e3;
     let mut ms: Vec<f64> = history.step_seconds[a.warmup..]
         .iter()
         .map(|s| s * 1e3)
@@ -66,6 +95,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
     let median = pct(0.5);
+    let stats = model.backend_stats();
+    let runs = stats.runs.max(1) as f64;
     let out = json!({
         "model": a.model,
         "device": model.backend_description(),
@@ -77,11 +108,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "samples_per_s": a.batch_size as f64 / (median / 1e3),
         "planned_peak_bytes": peak,
         "params": model.count_params(),
+        "first_step_ms": first_step_ms,
+        "dispatches_per_step": stats.dispatches as f64 / runs,
+        "submits_per_step": stats.submits as f64 / runs,
+        "host_us_per_step": stats.host_seconds / runs * 1e6,
     });
-    if !a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("{out}");
-    }
-    Ok(())
+    print(&out, a.json)
 }

@@ -1,12 +1,15 @@
 //! The `wgtrain` command-line tool.
 
 mod bench;
+mod bench_matmul;
 mod demo;
+mod device;
 mod models;
 mod train;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+pub use device::{backend_for, DeviceChoice};
 
 #[derive(Parser)]
 #[command(
@@ -17,14 +20,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DeviceChoice {
-    /// The best device available (today: the CPU backend).
-    Auto,
-    /// The multi-threaded CPU backend.
-    Cpu,
 }
 
 #[derive(Subcommand)]
@@ -43,8 +38,13 @@ enum Command {
         /// Model name (see `wgtrain train --help`).
         model: String,
     },
-    /// Measures the steady-state training step of a reference model.
+    /// Measures the steady-state training step of a reference model, or matmul throughput.
     Bench(bench::BenchArgs),
+    /// Lists the GPU adapters (name, backend, type, driver, limits, f16 and subgroup support).
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -64,14 +64,6 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::Devices { json } => device::list(json),
     }
-}
-
-/// The backend a run uses, said aloud.
-pub fn backend_for(device: DeviceChoice) -> Box<dyn wgtrain::graph::Backend> {
-    let backend = Box::new(wgtrain::cpu::CpuBackend::new());
-    if let DeviceChoice::Auto = device {
-        eprintln!("device auto: no GPU backend is available in this build; using the CPU backend");
-    }
-    backend
 }

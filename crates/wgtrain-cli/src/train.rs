@@ -19,7 +19,8 @@ pub struct TrainArgs {
     /// Folder holding the dataset files (else WGTRAIN_DATA_DIR, else the download cache).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "auto")]
+    /// auto, gpu, cpu, software or an adapter index (`wgtrain devices`).
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Stop after this many training steps.
     #[arg(long)]
@@ -39,7 +40,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     set_random_seed(a.seed);
     let mut model = known.build()?;
     model.summary();
-    let backend = backend_for(a.device);
+    let backend = backend_for(a.device)?;
     model.compile_on(
         CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
         backend,

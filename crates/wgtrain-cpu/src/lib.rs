@@ -4,7 +4,9 @@
 pub mod kernels;
 
 use kernels::{elementwise, layout, loss, matmul, optim, reduce};
-use wgtrain_graph::backend::{scalar_nodes, BackendError, BackendResult, ScalarQueue, MAX_SCALARS};
+use wgtrain_graph::backend::{
+    scalar_nodes, BackendError, BackendResult, BackendStats, ScalarQueue, MAX_SCALARS,
+};
 use wgtrain_graph::{Backend, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
 pub struct CpuBackend {
@@ -13,6 +15,7 @@ pub struct CpuBackend {
     plans: Vec<Compiled>,
     pool: rayon::ThreadPool,
     scalars: ScalarQueue,
+    stats: BackendStats,
 }
 
 struct Compiled {
@@ -42,6 +45,7 @@ impl CpuBackend {
             plans: Vec::new(),
             pool,
             scalars: ScalarQueue::default(),
+            stats: BackendStats::default(),
         }
     }
 
@@ -120,6 +124,7 @@ impl Backend for CpuBackend {
     }
 
     fn run(&mut self, id: PlanId, inputs: &[&[f32]], args: &StepArgs) -> BackendResult<()> {
+        let started = std::time::Instant::now();
         let compiled = self
             .plans
             .get_mut(id.0)
@@ -186,6 +191,17 @@ impl Backend for CpuBackend {
                 arena[slot.offset]
             }));
         }
+        self.stats.runs += 1;
+        self.stats.dispatches += plan.schedule.len() as u64;
+        self.stats.host_seconds += started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn stats(&self) -> BackendStats {
+        self.stats
+    }
+
+    fn synchronize(&mut self) -> BackendResult<()> {
         Ok(())
     }
 

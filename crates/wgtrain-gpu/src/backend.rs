@@ -8,7 +8,9 @@ use crate::kernels::PipelineCache;
 use crate::lower::{lower_node, lower_update, Buf, Dispatch, Tuning};
 use crate::readback::ScalarRing;
 use std::sync::{Arc, Mutex};
-use wgtrain_graph::backend::{scalar_nodes, BackendError, BackendResult, MAX_SCALARS};
+use wgtrain_graph::backend::{
+    scalar_nodes, BackendError, BackendResult, BackendStats, MAX_SCALARS,
+};
 use wgtrain_graph::{Backend, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
 /// Bytes between the parameter blocks of consecutive dispatches: the largest uniform offset
@@ -34,6 +36,7 @@ pub struct GpuBackend {
     ring: ScalarRing,
     staging: Option<wgpu::Buffer>,
     errors: Arc<Mutex<Option<String>>>,
+    stats: BackendStats,
 }
 
 struct Compiled {
@@ -105,7 +108,7 @@ impl GpuBackend {
         });
         let ring = ScalarRing::new(&device);
         Ok(Self {
-            tuning: Tuning::from_limits(&limits),
+            tuning: Tuning::for_adapter(&info, &limits),
             device,
             queue,
             info,
@@ -120,6 +123,7 @@ impl GpuBackend {
             ring,
             staging: None,
             errors,
+            stats: BackendStats::default(),
         })
     }
 
@@ -135,14 +139,6 @@ impl GpuBackend {
     /// Distinct compute pipelines built so far.
     pub fn pipelines_built(&self) -> usize {
         self.pipelines.len()
-    }
-
-    /// Waits until the device has finished all submitted work.
-    pub fn wait_idle(&self) -> BackendResult<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| err(format!("waiting for the GPU failed: {e}")))?;
-        self.check()
     }
 
     fn check(&self) -> BackendResult<()> {
@@ -470,6 +466,7 @@ impl Backend for GpuBackend {
     }
 
     fn run(&mut self, id: PlanId, inputs: &[&[f32]], args: &StepArgs) -> BackendResult<()> {
+        let started = std::time::Instant::now();
         self.check()?;
         let compiled = self
             .plans
@@ -544,7 +541,22 @@ impl Backend for GpuBackend {
         if recorded {
             self.ring.submitted(index);
         }
+        self.stats.runs += 1;
+        self.stats.submits += 1;
+        self.stats.dispatches += compiled.dispatches.len() as u64;
+        self.stats.host_seconds += started.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    fn stats(&self) -> BackendStats {
+        self.stats
+    }
+
+    fn synchronize(&mut self) -> BackendResult<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| err(format!("waiting for the GPU failed: {e}")))?;
+        self.check()
     }
 
     fn read(&mut self, id: PlanId, node: NodeId, out: &mut [f32]) -> BackendResult<()> {

@@ -39,12 +39,25 @@ pub struct Dispatch {
 /// Adapter-dependent choices.
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
-    /// Invocations per side of a matmul workgroup; each computes a 4 x 4 block.
-    pub matmul_tile_side: u32,
+    /// `matmul_direct` (no workgroup memory) rather than the tiled `matmul`.
+    pub matmul_direct: bool,
+    /// Invocations per side of a matmul workgroup.
+    pub matmul_tile_side: usize,
+    /// Rows and columns of the output block each invocation accumulates.
+    pub matmul_block: usize,
 }
 
 impl Tuning {
-    pub fn from_limits(limits: &wgpu::Limits) -> Self {
+    pub fn for_adapter(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
+        // Measured on lavapipe: barriers and workgroup memory cost more than they save when
+        // invocations run on CPU cores, and 8 x 8 blocks per invocation run fastest there.
+        if info.device_type == wgpu::DeviceType::Cpu {
+            return Self {
+                matmul_direct: true,
+                matmul_tile_side: 8,
+                matmul_block: 8,
+            };
+        }
         let fits = |side: u32| {
             let tile = side * 4;
             limits.max_compute_invocations_per_workgroup >= side * side
@@ -53,7 +66,9 @@ impl Tuning {
                 && limits.max_compute_workgroup_storage_size >= 2 * 16 * tile * 4
         };
         Self {
+            matmul_direct: false,
             matmul_tile_side: if fits(16) { 16 } else { 8 },
+            matmul_block: 4,
         }
     }
 }
@@ -427,7 +442,7 @@ fn lower_matmul(
         (true, true) => (per_a, m, ar * ac, 0),
         (false, _) => (per_a, m, ar * ac, br * bc),
     };
-    let tile = (tuning.matmul_tile_side * 4) as usize;
+    let tile = tuning.matmul_tile_side * tuning.matmul_block;
     let groups = [n.div_ceil(tile), m.div_ceil(tile), batches];
     if groups.iter().any(|&g| g > MAX_GROUPS) {
         return Err(format!(
@@ -436,10 +451,19 @@ fn lower_matmul(
         ));
     }
     Ok(vec![dispatch(
-        Kernel::new(Family::Matmul, "matmul")
-            .with("TILE_SIDE", format!("{}u", tuning.matmul_tile_side))
-            .with("TRANSPOSE_A", ta.to_string())
-            .with("TRANSPOSE_B", tb.to_string()),
+        Kernel::new(
+            Family::Matmul,
+            if tuning.matmul_direct {
+                "matmul_direct"
+            } else {
+                "matmul"
+            },
+        )
+        .with("TILE_SIDE", format!("{}u", tuning.matmul_tile_side))
+        .with("REG_M", format!("{}u", tuning.matmul_block))
+        .with("REG_N", format!("{}u", tuning.matmul_block))
+        .with("TRANSPOSE_A", ta.to_string())
+        .with("TRANSPOSE_B", tb.to_string()),
         vec![(1, a), (2, b), (3, out)],
         Builder::new().u(m).u(n).u(k).u(a_step).u(b_step).u(m * n),
         groups.map(|g| g.max(1) as u32),

@@ -50,6 +50,22 @@ pub trait Backend {
         keep_latest: bool,
         sink: &mut dyn FnMut(&[f32]),
     ) -> BackendResult<()>;
+    /// Counters since the backend was made.
+    fn stats(&self) -> BackendStats;
+    /// Waits until every submitted run has finished on the device.
+    fn synchronize(&mut self) -> BackendResult<()>;
+}
+
+/// What runs have cost on the host, for benchmarks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BackendStats {
+    pub runs: u64,
+    /// Command buffers submitted by runs (0 for a backend that computes on the host).
+    pub submits: u64,
+    /// Kernel dispatches recorded by runs.
+    pub dispatches: u64,
+    /// Seconds spent inside `run` on the host.
+    pub host_seconds: f64,
 }
 
 /// How many runs' scalar outputs a backend keeps for `take_scalars`.

@@ -5,6 +5,7 @@ use crate::history::History;
 use crate::init::uniform_stream;
 use crate::model::{Model, PlanKind};
 use crate::progress::{format_metrics, EpochProgress};
+use crate::tally::Tally;
 use anyhow::{bail, Result};
 use std::time::Instant;
 use wgtrain_graph::{Shape, StepArgs};
@@ -175,7 +176,12 @@ impl Model {
         let mut order: Vec<usize> = (0..train_len).collect();
         let mut history = History::default();
         let names = self.metric_names();
-        let mut metric_buf = vec![0.0f32; names.len()];
+        let labelled = |means: &mut dyn Iterator<Item = f32>| -> Vec<(String, f32)> {
+            std::iter::once("loss".to_string())
+                .chain(names.iter().cloned())
+                .zip(means)
+                .collect()
+        };
         let mut global_step = 0usize;
 
         'epochs: for epoch in 0..cfg.epochs {
@@ -184,8 +190,9 @@ impl Model {
             }
             let progress = EpochProgress::new(epoch, cfg.epochs, steps, cfg.verbose);
             let start = Instant::now();
-            let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-            let mut metric_sums = vec![0.0f64; names.len()];
+            let rt = self.runtime.as_mut().expect("compiled");
+            let mut tally = Tally::start(rt.backend.as_mut(), 1 + names.len())?;
+            let at_step = |s: usize| format!("epoch {} step {s}", epoch + 1);
             let mut steps_done = 0;
             for s in 0..steps {
                 if cfg.max_steps.is_some_and(|m| global_step >= m) {
@@ -213,56 +220,25 @@ impl Model {
                     optimizer,
                 };
                 rt.backend.run(plan.id, &inputs[..xy.len()], &args)?;
-                let mut loss = [0.0f32];
-                rt.backend
-                    .read(plan.id, plan.loss.expect("a loss"), &mut loss)?;
-                for (m, node) in metric_buf.iter_mut().zip(&plan.metrics) {
-                    let mut v = [0.0f32];
-                    rt.backend.read(plan.id, *node, &mut v)?;
-                    *m = v[0];
-                }
-                if !loss[0].is_finite() {
-                    bail!(
-                        "the loss became {} at epoch {} step {}; try a lower learning rate",
-                        loss[0],
-                        epoch + 1,
-                        s + 1
-                    );
-                }
-                let w = (hi - lo) as f64;
-                loss_sum += loss[0] as f64 * w;
-                for (acc, m) in metric_sums.iter_mut().zip(&metric_buf) {
-                    *acc += *m as f64 * w;
-                }
-                seen += hi - lo;
-                history.step_loss.push(loss[0]);
+                tally.ran(hi - lo);
+                // The previous step's values: the device already has this step queued.
+                tally.collect(rt.backend.as_mut(), true, Some(&mut history.step_loss))?;
+                tally.check_finite(at_step)?;
                 history
                     .step_seconds
                     .push(step_start.elapsed().as_secs_f64());
                 global_step += 1;
                 steps_done += 1;
-                progress.step(steps_done, || {
-                    let mut v = vec![("loss".to_string(), (loss_sum / seen as f64) as f32)];
-                    v.extend(
-                        names
-                            .iter()
-                            .cloned()
-                            .zip(metric_sums.iter().map(|s| (s / seen as f64) as f32)),
-                    );
-                    format_metrics(&v)
-                });
+                progress.step(steps_done, || format_metrics(&labelled(&mut tally.means())));
             }
+            let rt = self.runtime.as_mut().expect("compiled");
+            tally.collect(rt.backend.as_mut(), false, Some(&mut history.step_loss))?;
+            tally.check_finite(at_step)?;
             if steps_done == 0 {
                 break;
             }
             history.epoch_seconds.push(start.elapsed().as_secs_f64());
-            let mut line = vec![("loss".to_string(), (loss_sum / seen as f64) as f32)];
-            line.extend(
-                names
-                    .iter()
-                    .cloned()
-                    .zip(metric_sums.iter().map(|s| (s / seen as f64) as f32)),
-            );
+            let mut line = labelled(&mut tally.means());
             if let Some((vx, vy, vstart, vlen)) = validation {
                 let vals = self.evaluate_rows(vx, vy, vstart, vlen, cfg.batch_size)?;
                 line.extend(vals.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
@@ -306,7 +282,8 @@ impl Model {
         let batch = batch_size.max(1).min(len.max(1));
         let mut batcher = Batcher::new(&xy, batch);
         let order: Vec<usize> = (0..len).collect();
-        let (mut loss_sum, mut metric_sums) = (0.0f64, vec![0.0f64; names.len()]);
+        let rt = self.runtime.as_mut().expect("compiled");
+        let mut tally = Tally::start(rt.backend.as_mut(), 1 + names.len())?;
         for lo in (0..len).step_by(batch) {
             let hi = (lo + batch).min(len);
             let plan = self.plan(PlanKind::Evaluate, hi - lo, &targets)?;
@@ -319,23 +296,15 @@ impl Model {
                 .collect();
             let rt = self.runtime.as_mut().expect("compiled");
             rt.backend.run(plan.id, &inputs, &StepArgs::default())?;
-            let mut v = [0.0f32];
-            rt.backend
-                .read(plan.id, plan.loss.expect("a loss"), &mut v)?;
-            loss_sum += v[0] as f64 * (hi - lo) as f64;
-            for (acc, node) in metric_sums.iter_mut().zip(&plan.metrics) {
-                rt.backend.read(plan.id, *node, &mut v)?;
-                *acc += v[0] as f64 * (hi - lo) as f64;
-            }
+            tally.ran(hi - lo);
+            tally.collect(rt.backend.as_mut(), true, None)?;
         }
-        let denom = len.max(1) as f64;
-        let mut out = vec![("loss".to_string(), (loss_sum / denom) as f32)];
-        out.extend(
-            names
-                .into_iter()
-                .zip(metric_sums.iter().map(|s| (s / denom) as f32)),
-        );
-        Ok(out)
+        let rt = self.runtime.as_mut().expect("compiled");
+        tally.collect(rt.backend.as_mut(), false, None)?;
+        Ok(std::iter::once("loss".to_string())
+            .chain(names)
+            .zip(tally.means())
+            .collect())
     }
 
     /// The model's outputs for every sample, like Keras' `predict`.

@@ -13,6 +13,7 @@ pub mod model;
 pub mod progress;
 pub mod sequential;
 pub mod summary;
+pub mod tally;
 pub mod tensor;
 
 pub use array::Array;

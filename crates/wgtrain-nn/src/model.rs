@@ -47,8 +47,6 @@ pub(crate) enum PlanKind {
 #[derive(Clone, Debug)]
 pub(crate) struct PlanHandle {
     pub id: PlanId,
-    pub loss: Option<NodeId>,
-    pub metrics: Vec<NodeId>,
     pub predictions: Vec<NodeId>,
 }
 
@@ -202,6 +200,13 @@ impl Model {
             .map_or("not compiled".into(), |r| r.backend.describe())
     }
 
+    /// The backend's run counters (zero before `compile`).
+    pub fn backend_stats(&self) -> wgtrain_graph::backend::BackendStats {
+        self.runtime
+            .as_ref()
+            .map_or_else(Default::default, |r| r.backend.stats())
+    }
+
     /// Current values of every weight, in model order.
     pub fn weight_values(&mut self) -> Result<Vec<Vec<f32>>> {
         match &mut self.runtime {
@@ -303,12 +308,10 @@ impl Model {
         let traced = self.trace(batch, kind == PlanKind::Train)?;
         let rt = self.runtime.as_mut().expect("compiled");
         let plan = build_plan(traced, kind, batch, targets, &rt.config)?;
-        let outputs = plan.outputs.clone();
+        let predictions = plan.outputs.predictions.clone();
         let handle = PlanHandle {
             id: rt.backend.compile(plan)?,
-            loss: outputs.loss,
-            metrics: outputs.metrics,
-            predictions: outputs.predictions,
+            predictions,
         };
         rt.plans.insert(key, handle.clone());
         Ok(handle)
