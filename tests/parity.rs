@@ -82,7 +82,7 @@ fn check_parity(cases: Vec<OpCase>) {
         let want = differentiate(&mut reference_backend(), case);
         for (name, backend) in backends.iter_mut() {
             let got = differentiate(backend.as_mut(), case);
-            tally.outcome(&name, &case.name, &got, &want);
+            tally.outcome(name, &case.name, &got, &want);
         }
     }
     tally.assert_passed();

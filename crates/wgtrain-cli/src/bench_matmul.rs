@@ -68,7 +68,7 @@ fn one(backend: &mut dyn Backend, case: &Case, min_seconds: f64) -> Result<Value
     while reps < 3 || start.elapsed().as_secs_f64() < min_seconds {
         backend.run(id, &[], &args)?;
         reps += 1;
-        if reps % 8 == 0 {
+        if reps.is_multiple_of(8) {
             backend.synchronize()?;
         }
     }

@@ -111,3 +111,125 @@ fn mnist_dir() -> Option<String> {
     eprintln!("note: {dir} is missing; this test did not run");
     None
 }
+
+/// The `--device` GPU tests use: `WGTRAIN_TEST_ADAPTER`, else the software adapter. `None` (with
+/// a note) when `wgtrain devices` lists no such adapter, which fails the test under `CI=true`.
+fn gpu_device() -> Option<String> {
+    let device = std::env::var("WGTRAIN_TEST_ADAPTER").unwrap_or_else(|_| "software".into());
+    let (ok, text) = wgtrain(&["devices", "--json"]);
+    assert!(ok, "{text}");
+    let json = text
+        .lines()
+        .find(|l| l.starts_with('['))
+        .expect("a JSON list");
+    let adapters: serde_json::Value = serde_json::from_str(json).unwrap();
+    let adapters = adapters.as_array().unwrap();
+    let present = match device.as_str() {
+        "software" => adapters.iter().any(|a| a["device_type"] == "Cpu"),
+        "gpu" => adapters
+            .iter()
+            .any(|a| a["device_type"] == "DiscreteGpu" || a["device_type"] == "IntegratedGpu"),
+        index => index.parse::<usize>().is_ok_and(|i| i < adapters.len()),
+    };
+    if present {
+        return Some(device);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true needs the '{device}' adapter (install mesa-vulkan-drivers); found: {adapters:?}"
+    );
+    eprintln!("note: no '{device}' adapter; this test did not run");
+    None
+}
+
+fn step_losses(dir: &str, device: &str, steps: usize) -> Vec<f64> {
+    let hist = std::env::temp_dir().join(format!(
+        "wgtrain-parity-{device}-{}.json",
+        std::process::id()
+    ));
+    let (ok, text) = wgtrain(&[
+        "train",
+        "mnist-antirectifier",
+        "--data-dir",
+        dir,
+        "--epochs",
+        "1",
+        "--max-steps",
+        &steps.to_string(),
+        "--device",
+        device,
+        "--history",
+        hist.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&hist).unwrap()).unwrap();
+    std::fs::remove_file(hist).unwrap();
+    h["step_loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn fifty_steps_give_the_same_losses_on_cpu_and_gpu() {
+    let Some(dir) = mnist_dir() else { return };
+    let Some(device) = gpu_device() else { return };
+    let cpu = step_losses(&dir, "cpu", 50);
+    let gpu = step_losses(&dir, &device, 50);
+    assert_eq!(cpu.len(), 50);
+    assert_eq!(gpu.len(), 50);
+    assert!(cpu[49] < cpu[0] * 0.8, "the loss does not fall: {cpu:?}");
+    for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        let rel = (c - g).abs() / c.abs().max(1e-6);
+        assert!(
+            rel <= 1e-3,
+            "step {step}: cpu loss {c}, {device} loss {g} (relative difference {rel:e})"
+        );
+    }
+}
+
+#[test]
+fn devices_lists_adapters_with_their_limits() {
+    let (ok, text) = wgtrain(&["devices"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("cpu: cpu ("), "{text}");
+    if gpu_device().is_some() {
+        for field in ["backend Vulkan", "max storage binding", "f16", "subgroups"] {
+            assert!(text.contains(field), "{field} missing from:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_device_is_named_with_the_fix() {
+    let (ok, text) = wgtrain(&["summary", "mnist-antirectifier"]);
+    assert!(ok, "{text}");
+    let (ok, text) = wgtrain(&["bench", "matmul", "--device", "tpu"]);
+    assert!(!ok);
+    assert!(text.contains("unknown device 'tpu'"), "{text}");
+    assert!(text.contains("wgtrain devices"), "{text}");
+    let (ok, text) = wgtrain(&["bench", "matmul", "--device", "99"]);
+    assert!(!ok);
+    assert!(text.contains("there is no adapter 99"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn device_auto_says_which_backend_it_took() {
+    let (ok, text) = wgtrain(&[
+        "bench",
+        "matmul",
+        "--device",
+        "auto",
+        "--max-size",
+        "256",
+        "--min-seconds",
+        "0",
+        "--json",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("device auto: "), "{text}");
+}

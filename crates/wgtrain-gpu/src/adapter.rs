@@ -105,7 +105,7 @@ impl fmt::Display for AdapterReport {
             "    max buffer {:.0} MiB, max storage binding {:.0} MiB, workgroup memory {} KiB, \
              {} invocations per workgroup",
             mib(l.max_buffer_size),
-            mib(l.max_storage_buffer_binding_size as u64),
+            mib(l.max_storage_buffer_binding_size),
             l.max_compute_workgroup_storage_size / 1024,
             l.max_compute_invocations_per_workgroup
         )?;

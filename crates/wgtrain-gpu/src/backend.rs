@@ -221,7 +221,7 @@ impl GpuBackend {
     }
 
     fn binding_size_check(&self, plan: &Plan) -> BackendResult<()> {
-        let max = self.limits.max_storage_buffer_binding_size as u64;
+        let max = self.limits.max_storage_buffer_binding_size;
         for &id in &plan.schedule {
             let node = plan.graph.node(id);
             let bytes = (node.shape.numel() * 4) as u64;

@@ -136,11 +136,10 @@ fn row_major_strides(dims: &[usize]) -> Vec<usize> {
 fn broadcast_strides(s: &Shape, o: &Shape) -> Vec<usize> {
     let r = o.rank();
     let mut out = vec![0; r];
-    let own = row_major_strides(&s.0);
-    for k in 0..s.rank() {
-        let ax = r - s.rank() + k;
-        if s.0[k] != 1 {
-            out[ax] = own[k];
+    let lead = r - s.rank();
+    for (k, (&d, stride)) in s.0.iter().zip(row_major_strides(&s.0)).enumerate() {
+        if d != 1 {
+            out[lead + k] = stride;
         }
     }
     out
