@@ -1,4 +1,5 @@
-// Reductions as workgroup trees: one workgroup per output value.
+// Reductions: as workgroup trees (one workgroup per output value), or with one invocation per
+// output value where invocations run on CPU cores and rows are short.
 
 const WG: u32 = 64u;
 
@@ -101,5 +102,35 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         for (var j = lid; j < n; j += WG) {
             out[base + j * inner] = exp(x[base + j * inner] - m) * inv;
         }
+    }
+}
+
+// out[o, i] = reduction over j of x[o, j, i], one invocation per output.
+// params: 0 outer * inner, 1 n, 2 inner, 3 scale (f32).
+@compute @workgroup_size(64)
+fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let g = flat_id(wid, nwg, lid, 64u);
+    if g >= P(0u) {
+        return;
+    }
+    let n = P(1u);
+    let inner = P(2u);
+    var base = g * n;
+    if inner != 1u {
+        base = (g / inner) * n * inner + g % inner;
+    }
+    if IS_SUM {
+        var acc = 0.0;
+        for (var j = 0u; j < n; j++) {
+            acc += x[base + j * inner];
+        }
+        out[g] = acc * PF(3u);
+    } else {
+        var acc = -3.4028235e38;
+        for (var j = 0u; j < n; j++) {
+            acc = max(acc, x[base + j * inner]);
+        }
+        out[g] = acc;
     }
 }

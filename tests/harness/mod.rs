@@ -110,6 +110,8 @@ pub enum Init {
     Spaced(f32, f32),
     /// One-hot rows along the last axis.
     OneHot,
+    /// Whole numbers in [lo, hi]: sums of them are exact in any order.
+    Integers(i32, i32),
 }
 
 pub const ANY: Init = Init::Uniform(-1.0, 1.0);
@@ -141,6 +143,9 @@ impl Init {
                 }
                 v
             }
+            Init::Integers(lo, hi) => (0..n)
+                .map(|_| (lo + rng.below((hi - lo + 1) as usize) as i32) as f32)
+                .collect(),
             Init::OneHot => {
                 let width = *shape.last().unwrap_or(&1);
                 let mut v = vec![0.0; n];
@@ -709,6 +714,23 @@ pub fn large_cases() -> Vec<OpCase> {
             vec![leaf(&[256, 256], ANY)],
             |g, p| g.dropout(p[0], 0.5, 3),
         ),
+        // Past 65535 loop trips per invocation if run serially, which lavapipe cuts short.
+        OpCase::new(
+            "large sum [140000]",
+            vec![leaf(&[140_000], Init::Integers(-3, 3))],
+            |g, p| g.sum(p[0], 0, true),
+        ),
+        OpCase::new(
+            "large softmax [2, 70000]",
+            vec![leaf(&[2, 70_000], Init::Uniform(-3.0, 3.0))],
+            |g, p| g.softmax(p[0], -1),
+        ),
+        OpCase::new(
+            "large softmax_cross_entropy [2, 20000]",
+            vec![leaf(&[2, 20_000], Init::Uniform(-3.0, 3.0))],
+            |g, p| g.softmax_cross_entropy(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[2, 20_000], Init::OneHot)]),
         matmul_case("large", &[128, 784], &[784, 256], false, false),
         matmul_case("large", &[784, 128], &[256, 784], true, true),
         matmul_case("large_batched", &[8, 128, 96], &[8, 96, 128], false, false),

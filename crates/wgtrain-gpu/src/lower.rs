@@ -45,17 +45,42 @@ pub struct Tuning {
     pub matmul_tile_side: usize,
     /// Rows and columns of the output block each invocation accumulates.
     pub matmul_block: usize,
+    /// One invocation per reduced value rather than a workgroup tree.
+    pub serial_reductions: bool,
+    /// The most loop iterations one invocation may run in all: Mesa's llvmpipe (lavapipe)
+    /// silently ends every loop of an invocation once 65535 back-edges have been taken.
+    pub loop_budget: Option<usize>,
+}
+
+impl Tuning {
+    fn fits(&self, trips: usize) -> bool {
+        self.loop_budget.is_none_or(|b| trips <= b)
+    }
+
+    /// An error naming the op when one invocation would loop past the adapter's budget.
+    fn check_loops(&self, what: &str, trips: usize) -> R<()> {
+        match self.loop_budget {
+            Some(budget) if trips > budget => Err(format!(
+                "{what} needs {trips} loop iterations in one invocation, more than this software \
+                 adapter runs ({budget}); use --device cpu or a hardware GPU"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Tuning {
     pub fn for_adapter(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
         // Measured on lavapipe: barriers and workgroup memory cost more than they save when
         // invocations run on CPU cores, and 8 x 8 blocks per invocation run fastest there.
+        // Reductions there run one invocation per value, with no barriers at all.
         if info.device_type == wgpu::DeviceType::Cpu {
             return Self {
                 matmul_direct: true,
                 matmul_tile_side: 8,
                 matmul_block: 8,
+                serial_reductions: true,
+                loop_budget: Some(65_535),
             };
         }
         let fits = |side: u32| {
@@ -69,6 +94,8 @@ impl Tuning {
             matmul_direct: false,
             matmul_tile_side: if fits(16) { 16 } else { 8 },
             matmul_block: 4,
+            serial_reductions: false,
+            loop_budget: None,
         }
     }
 }
@@ -143,6 +170,71 @@ fn broadcast_strides(s: &Shape, o: &Shape) -> Vec<usize> {
         }
     }
     out
+}
+
+/// `s` read inside an output of shape `o` seen as rows x cols (cols = the last axis): the
+/// (row stride, col stride) that address it, if two strides can.
+fn rows_view(s: &Shape, o: &Shape) -> Option<(usize, usize)> {
+    let r = o.rank();
+    if r == 0 {
+        return Some((0, 0));
+    }
+    let cols = o.0[r - 1];
+    let aligned: Vec<usize> = std::iter::repeat_n(1, r - s.rank())
+        .chain(s.0.iter().copied())
+        .collect();
+    let last = aligned[r - 1];
+    let col_stride = usize::from(last != 1);
+    let lead = &aligned[..r - 1];
+    let row_stride = if lead.iter().all(|&d| d == 1) {
+        0
+    } else if lead == &o.0[..r - 1] {
+        if last == 1 {
+            1
+        } else {
+            cols
+        }
+    } else {
+        return None;
+    };
+    Some((row_stride, col_stride))
+}
+
+/// The grid of a rows x cols kernel with 64 x 4 workgroups; rows past the grid loop.
+fn rows_grid(rows: usize, cols: usize) -> R<[u32; 3]> {
+    let x = cols.div_ceil(64).max(1);
+    if x > MAX_GROUPS {
+        return Err(format!("rows of {cols} values exceed one dispatch"));
+    }
+    Ok([x as u32, rows.div_ceil(4).clamp(1, MAX_GROUPS) as u32, 1])
+}
+
+fn rows_cols(o: &Shape) -> (usize, usize) {
+    let cols = if o.rank() == 0 { 1 } else { o.last() };
+    (o.numel() / cols.max(1), cols)
+}
+
+/// The kernel that reduces the middle axis of (outer, n, inner).
+fn reduce_lines(
+    op: ReduceOp,
+    outer: usize,
+    n: usize,
+    inner: usize,
+    x: Buf,
+    out: Buf,
+) -> R<Vec<Dispatch>> {
+    let scale = if op == ReduceOp::Mean {
+        1.0 / n as f32
+    } else {
+        1.0
+    };
+    Ok(vec![dispatch(
+        Kernel::new(Family::Reduce, "reduce_lines")
+            .with("IS_SUM", (op != ReduceOp::Max).to_string()),
+        vec![(1, x), (2, out)],
+        Builder::new().u(outer * inner).u(n).u(inner).f(scale),
+        per_element(outer * inner, 64)?,
+    )])
 }
 
 fn check_rank(what: &str, s: &Shape) -> R<()> {
@@ -238,6 +330,20 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
                     per_element(n, 256)?,
                 );
             }
+            let (rows, cols) = rows_cols(so);
+            if let (Some((ra, ca)), Some((rb, cb))) =
+                (rows_view(shape(0), so), rows_view(shape(1), so))
+            {
+                if let Ok(groups) = rows_grid(rows, cols) {
+                    return one(
+                        Kernel::new(Family::Elementwise, "binary_rows")
+                            .with("BINARY_EXPR", binary_expr(*op)),
+                        bindings,
+                        Builder::new().u(rows).u(cols).u(ra).u(ca).u(rb).u(cb),
+                        groups,
+                    );
+                }
+            }
             check_rank("a broadcasting operand", so)?;
             one(
                 Kernel::new(Family::Elementwise, "binary_strided")
@@ -254,6 +360,17 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
         }
         Op::BroadcastTo { .. } => {
             let so = &node.shape;
+            let (rows, cols) = rows_cols(so);
+            if let Some((rs, cs)) = rows_view(shape(0), so) {
+                if let Ok(groups) = rows_grid(rows, cols) {
+                    return one(
+                        Kernel::new(Family::Elementwise, "broadcast_rows"),
+                        vec![(1, input(0)), (3, out)],
+                        Builder::new().u(rows).u(cols).u(rs).u(cs),
+                        groups,
+                    );
+                }
+            }
             check_rank("a broadcast", so)?;
             one(
                 Kernel::new(Family::Elementwise, "broadcast"),
@@ -276,6 +393,10 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
         ),
         Op::Reduce { op, axis, .. } => {
             let (outer, len, inner) = shape(0).around(*axis);
+            if tuning.serial_reductions && tuning.fits(len) {
+                return reduce_lines(*op, outer, len, inner, input(0), out);
+            }
+            tuning.check_loops("a reduction", 2 * len.div_ceil(64) + 12)?;
             one(
                 Kernel::new(Family::Reduce, "reduce")
                     .with("IS_SUM", (*op != ReduceOp::Max).to_string()),
@@ -297,10 +418,14 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
                 grid(outer * inner)?,
             )
         }
-        Op::SumTo { shape: so } => lower_sum_to(shape(0), so, input(0), out),
+        Op::SumTo { shape: so } => lower_sum_to(shape(0), so, input(0), out, tuning),
         Op::Softmax { axis } | Op::LogSoftmax { axis } => {
             let (outer, len, inner) = shape(0).around(*axis);
             let log = matches!(node.op, Op::LogSoftmax { .. });
+            tuning.check_loops(
+                &format!("softmax over {len} values"),
+                3 * len.div_ceil(64) + 12,
+            )?;
             one(
                 Kernel::new(Family::Reduce, "softmax").with("IS_LOG", log.to_string()),
                 vec![(1, input(0)), (2, out)],
@@ -313,14 +438,13 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
             let mut at = 0;
             let mut parts = Vec::new();
             for k in 0..node.inputs.len() {
-                let (_, n_in, inner) = shape(k).around(*axis);
-                let size = shape(k).numel();
-                if size > 0 {
+                let (outer, n_in, inner) = shape(k).around(*axis);
+                if shape(k).numel() > 0 {
                     parts.push(dispatch(
                         Kernel::new(Family::Layout, "place"),
                         vec![(1, input(k)), (2, out)],
-                        Builder::new().u(size).u(n_in).u(inner).u(n_out).u(at),
-                        per_element(size, 256)?,
+                        Builder::new().u(outer).u(n_in).u(inner).u(n_out).u(at),
+                        rows_grid(outer, n_in * inner)?,
                     ));
                 }
                 at += n_in;
@@ -328,31 +452,32 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
             Ok(parts)
         }
         Op::Slice { axis, start, end } => {
-            let (_, n_in, inner) = shape(0).around(*axis);
+            let (outer, n_in, inner) = shape(0).around(*axis);
             one(
                 Kernel::new(Family::Layout, "window"),
                 vec![(1, input(0)), (2, out)],
                 Builder::new()
-                    .u(n)
+                    .u(outer)
                     .u(end - start)
                     .u(inner)
                     .u(n_in)
                     .u(*start),
-                per_element(n, 256)?,
+                rows_grid(outer, (end - start) * inner)?,
             )
         }
         Op::Pad { axis, before, .. } => {
-            let (_, n_in, inner) = shape(0).around(*axis);
+            let (outer, n_in, inner) = shape(0).around(*axis);
+            let n_out = node.shape.0[*axis];
             one(
                 Kernel::new(Family::Layout, "window"),
                 vec![(1, input(0)), (2, out)],
                 Builder::new()
-                    .u(n)
-                    .u(node.shape.0[*axis])
+                    .u(outer)
+                    .u(n_out)
                     .u(inner)
                     .u(n_in)
                     .u((-(*before as i64)) as i32 as u32 as usize),
-                per_element(n, 256)?,
+                rows_grid(outer, n_out * inner)?,
             )
         }
         Op::Dropout { rate, key } => one(
@@ -373,16 +498,25 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
         ),
         Op::SoftmaxCrossEntropy => {
             let width = shape(0).last();
+            let rows = shape(0).numel() / width.max(1);
+            tuning.check_loops(
+                &format!("softmax cross-entropy over {}", shape(0)),
+                rows.div_ceil(256) * 3 * width,
+            )?;
             one(
                 Kernel::new(Family::Loss, "softmax_cross_entropy"),
                 vec![(1, input(0)), (2, input(1)), (4, out)],
-                Builder::new().u(shape(0).numel() / width.max(1)).u(width),
+                Builder::new().u(rows).u(width),
                 [1, 1, 1],
             )
         }
         Op::SoftmaxCrossEntropyGrad => {
             let width = shape(0).last();
             let rows = shape(0).numel() / width.max(1);
+            tuning.check_loops(
+                &format!("softmax cross-entropy over {}", shape(0)),
+                3 * width,
+            )?;
             one(
                 Kernel::new(Family::Loss, "softmax_cross_entropy_grad"),
                 vec![(1, input(0)), (2, input(1)), (3, input(2)), (4, out)],
@@ -390,12 +524,19 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
                 per_element(rows, 64)?,
             )
         }
-        Op::SigmoidBinaryCrossEntropy => one(
-            Kernel::new(Family::Loss, "sigmoid_bce"),
-            vec![(1, input(0)), (2, input(1)), (4, out)],
-            Builder::new().u(shape(0).numel()),
-            [1, 1, 1],
-        ),
+        Op::SigmoidBinaryCrossEntropy => {
+            let n = shape(0).numel();
+            tuning.check_loops(
+                &format!("binary cross-entropy over {}", shape(0)),
+                n / 256 + 8,
+            )?;
+            one(
+                Kernel::new(Family::Loss, "sigmoid_bce"),
+                vec![(1, input(0)), (2, input(1)), (4, out)],
+                Builder::new().u(n),
+                [1, 1, 1],
+            )
+        }
         Op::SigmoidBinaryCrossEntropyGrad => one(
             Kernel::new(Family::Loss, "sigmoid_bce_grad"),
             vec![(1, input(0)), (2, input(1)), (3, input(2)), (4, out)],
@@ -404,6 +545,10 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
         ),
         Op::Accuracy { kind } => {
             let width = shape(0).last();
+            tuning.check_loops(
+                &format!("accuracy over {}", shape(0)),
+                shape(0).numel().div_ceil(256) * 2,
+            )?;
             let (entry, b) = match kind {
                 AccuracyKind::Categorical => (
                     "categorical_accuracy",
@@ -441,6 +586,7 @@ fn lower_matmul(
         (true, true) => (per_a, m, ar * ac, 0),
         (false, _) => (per_a, m, ar * ac, br * bc),
     };
+    tuning.check_loops(&format!("a matmul with inner size {k}"), k + 16)?;
     let tile = tuning.matmul_tile_side * tuning.matmul_block;
     let groups = [n.div_ceil(tile), m.div_ceil(tile), batches];
     if groups.iter().any(|&g| g > MAX_GROUPS) {
@@ -470,12 +616,22 @@ fn lower_matmul(
 }
 
 /// Sums `sx` down to `so` (which broadcasts up to `sx`).
-fn lower_sum_to(sx: &Shape, so: &Shape, x: Buf, out: Buf) -> R<Vec<Dispatch>> {
+fn lower_sum_to(sx: &Shape, so: &Shape, x: Buf, out: Buf, tuning: Tuning) -> R<Vec<Dispatch>> {
     let r = sx.rank();
     let strides = row_major_strides(&sx.0);
     let aligned: Vec<usize> = std::iter::repeat_n(1, r - so.rank())
         .chain(so.0.iter().copied())
         .collect();
+    let summed: Vec<usize> = (0..r).filter(|&ax| aligned[ax] != sx.0[ax]).collect();
+    if let (true, Some(&lo), Some(&hi)) = (tuning.serial_reductions, summed.first(), summed.last())
+    {
+        let n: usize = sx.0[lo..=hi].iter().product();
+        if hi - lo + 1 == summed.len() && tuning.fits(n) {
+            let outer: usize = sx.0[..lo].iter().product();
+            let inner: usize = sx.0[hi + 1..].iter().product();
+            return reduce_lines(ReduceOp::Sum, outer, n, inner, x, out);
+        }
+    }
     let (mut out_dims, mut out_strides, mut red_dims, mut red_strides) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ax in 0..r {
@@ -497,6 +653,10 @@ fn lower_sum_to(sx: &Shape, so: &Shape, x: Buf, out: Buf) -> R<Vec<Dispatch>> {
     }
     let outputs = so.numel();
     let count: usize = red_dims.iter().product();
+    tuning.check_loops(
+        &format!("summing {sx} to {so}"),
+        count.div_ceil(64) * (1 + red_dims.len()) + 12,
+    )?;
     Ok(vec![dispatch(
         Kernel::new(Family::Reduce, "reduce").with("IS_SUM", "true"),
         vec![(1, x), (2, out)],
