@@ -4,6 +4,7 @@
 //! buffer and submits it once.
 
 use crate::adapter::{pick, AdapterChoice};
+use crate::fuse::Fusion;
 use crate::kernels::PipelineCache;
 use crate::lower::{lower_node, lower_update, Buf, Dispatch, Tuning};
 use crate::readback::ScalarRing;
@@ -292,10 +293,10 @@ impl GpuBackend {
         Ok(())
     }
 
-    fn lower(&self, plan: &Plan) -> BackendResult<Vec<Dispatch>> {
+    fn lower(&self, plan: &Plan, fusion: &Fusion) -> BackendResult<Vec<Dispatch>> {
         let mut out = Vec::new();
         for &id in &plan.schedule {
-            out.extend(lower_node(plan, id, self.tuning).map_err(err)?);
+            out.extend(lower_node(plan, id, self.tuning, fusion).map_err(err)?);
         }
         if let Some(spec) = &plan.optimizer {
             for u in &plan.updates {
@@ -366,6 +367,8 @@ impl Backend for GpuBackend {
 
     fn compile(&mut self, plan: Plan) -> BackendResult<PlanId> {
         self.check()?;
+        let fusion = Fusion::of(&plan);
+        let plan = fusion.relayout(plan);
         let scalars: Vec<usize> = scalar_nodes(&plan)
             .map(|n| plan.slots[n.0].expect("a scalar output has a slot").offset)
             .collect();
@@ -405,7 +408,7 @@ impl Backend for GpuBackend {
             }
         }
 
-        let lowered = self.lower(&plan)?;
+        let lowered = self.lower(&plan, &fusion)?;
         let blocks = self.buffer(
             lowered.len() as u64 * PARAM_BLOCK_STRIDE,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,

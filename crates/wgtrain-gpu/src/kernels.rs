@@ -9,6 +9,7 @@ const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
     Elementwise,
+    Fused,
     Layout,
     Reduce,
     Random,
@@ -21,6 +22,7 @@ impl Family {
     fn source(self) -> &'static str {
         match self {
             Family::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Family::Fused => include_str!("../../../shaders/fused.wgsl"),
             Family::Layout => include_str!("../../../shaders/layout.wgsl"),
             Family::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             Family::Random => include_str!("../../../shaders/random.wgsl"),
@@ -40,7 +42,13 @@ impl Family {
     /// placeholder of every entry point needs one.
     fn defaults(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Family::Elementwise => &[("UNARY_EXPR", "x"), ("BINARY_EXPR", "x")],
+            Family::Elementwise => &[("BINARY_EXPR", "x")],
+            Family::Fused => &[
+                ("FLAT_LOADS", ""),
+                ("FLAT_BODY", "let r = 0.0;"),
+                ("ROWS_LOADS", ""),
+                ("ROWS_BODY", "let r = 0.0;"),
+            ],
             Family::Reduce => &[("IS_SUM", "true"), ("IS_LOG", "false")],
             _ => &[],
         }

@@ -3,6 +3,7 @@
 
 pub mod adapter;
 mod backend;
+pub mod fuse;
 pub mod kernels;
 pub mod lower;
 mod readback;

@@ -1,6 +1,7 @@
 //! Lowers each scheduled node of a plan, and each optimizer update, to kernel dispatches: which
 //! kernel, which buffers at which bindings, the parameter block and the workgroup grid.
 
+use crate::fuse::{Fusion, Group};
 use crate::kernels::{Family, Kernel};
 use wgtrain_graph::{
     AccuracyKind, BinaryOp, NodeId, Op, OptimizerSpec, ParamId, Plan, ReduceOp, Shape, UnaryOp,
@@ -174,8 +175,11 @@ fn broadcast_strides(s: &Shape, o: &Shape) -> Vec<usize> {
 
 /// `s` read inside an output of shape `o` seen as rows x cols (cols = the last axis): the
 /// (row stride, col stride) that address it, if two strides can.
-fn rows_view(s: &Shape, o: &Shape) -> Option<(usize, usize)> {
+pub fn rows_view(s: &Shape, o: &Shape) -> Option<(usize, usize)> {
     let r = o.rank();
+    if s.rank() > r {
+        return None;
+    }
     if r == 0 {
         return Some((0, 0));
     }
@@ -247,28 +251,110 @@ fn check_rank(what: &str, s: &Shape) -> R<()> {
     Ok(())
 }
 
-fn unary_expr(op: UnaryOp) -> &'static str {
+fn unary_wgsl(op: UnaryOp, x: &str) -> String {
     match op {
-        UnaryOp::Neg => "-x",
-        UnaryOp::Relu => "max(x, 0.0)",
-        UnaryOp::Sigmoid => "1.0 / (1.0 + exp(-x))",
-        UnaryOp::Tanh => "tanh(x)",
-        UnaryOp::Exp => "exp(x)",
-        UnaryOp::Log => "log(x)",
-        UnaryOp::Sqrt => "sqrt(x)",
-        UnaryOp::Square => "x * x",
-        UnaryOp::Step => "select(0.0, 1.0, x > 0.0)",
+        UnaryOp::Neg => format!("-{x}"),
+        UnaryOp::Relu => format!("max({x}, 0.0)"),
+        UnaryOp::Sigmoid => format!("1.0 / (1.0 + exp(-{x}))"),
+        UnaryOp::Tanh => format!("tanh({x})"),
+        UnaryOp::Exp => format!("exp({x})"),
+        UnaryOp::Log => format!("log({x})"),
+        UnaryOp::Sqrt => format!("sqrt({x})"),
+        UnaryOp::Square => format!("{x} * {x}"),
+        UnaryOp::Step => format!("select(0.0, 1.0, {x} > 0.0)"),
     }
 }
 
-fn binary_expr(op: BinaryOp) -> &'static str {
+fn binary_wgsl(op: BinaryOp, x: &str, y: &str) -> String {
     match op {
-        BinaryOp::Add => "x + y",
-        BinaryOp::Sub => "x - y",
-        BinaryOp::Mul => "x * y",
-        BinaryOp::Div => "x / y",
-        BinaryOp::Equal => "select(0.0, 1.0, x == y)",
+        BinaryOp::Add => format!("{x} + {y}"),
+        BinaryOp::Sub => format!("{x} - {y}"),
+        BinaryOp::Mul => format!("{x} * {y}"),
+        BinaryOp::Div => format!("{x} / {y}"),
+        BinaryOp::Equal => format!("select(0.0, 1.0, {x} == {y})"),
     }
+}
+
+/// One kernel for a fused group: loads of its leaves, then one `let` per member.
+fn lower_group(plan: &Plan, group: &Group, out: Buf) -> R<Vec<Dispatch>> {
+    let graph = &plan.graph;
+    let root = *group.members.last().expect("a group has a root");
+    let so = graph.shape(root);
+    let n = so.numel();
+    let flat = group.leaves.iter().all(|l| {
+        let m = graph.shape(*l).numel();
+        m == n || m == 1
+    });
+    let (rows, cols) = rows_cols(so);
+    let mut loads = String::new();
+    let mut b = if flat {
+        Builder::new().u(n)
+    } else {
+        Builder::new().u(rows).u(cols)
+    };
+    for (k, leaf) in group.leaves.iter().enumerate() {
+        if flat {
+            let at = if graph.shape(*leaf).numel() == n {
+                "i"
+            } else {
+                "0u"
+            };
+            loads += &format!("let v{k} = in{k}[{at}];\n");
+        } else {
+            let (rs, cs) = rows_view(graph.shape(*leaf), so).ok_or_else(|| {
+                format!("{} does not broadcast to {so} by rows", graph.shape(*leaf))
+            })?;
+            loads += &format!(
+                "let v{k} = in{k}[row * P({}u) + col * P({}u)];\n",
+                2 + 2 * k,
+                3 + 2 * k
+            );
+            b = b.u(rs).u(cs);
+        }
+    }
+    let name = |x: NodeId| match group.leaves.iter().position(|l| *l == x) {
+        Some(k) => format!("v{k}"),
+        None => format!("t{}", x.0),
+    };
+    let mut body = String::new();
+    for &m in &group.members {
+        let node = graph.node(m);
+        let expr = match node.op {
+            Op::Unary(op) => unary_wgsl(op, &name(node.inputs[0])),
+            Op::Binary(op) => binary_wgsl(op, &name(node.inputs[0]), &name(node.inputs[1])),
+            _ => return Err(format!("{} is not elementwise", node.op.name())),
+        };
+        body += &format!("let t{} = {expr};\n", m.0);
+    }
+    body += &format!("let r = t{};", root.0);
+    let mut bindings: Vec<(u32, Buf)> = group
+        .leaves
+        .iter()
+        .enumerate()
+        .map(|(k, l)| (1 + k as u32, buf_of(plan, *l)))
+        .collect();
+    bindings.push((7, out));
+    let (entry, placeholders, groups) = if flat {
+        (
+            "fused_flat",
+            ["FLAT_LOADS", "FLAT_BODY"],
+            per_element(n, 256)?,
+        )
+    } else {
+        (
+            "fused_rows",
+            ["ROWS_LOADS", "ROWS_BODY"],
+            rows_grid(rows, cols)?,
+        )
+    };
+    Ok(vec![dispatch(
+        Kernel::new(Family::Fused, entry)
+            .with(placeholders[0], loads)
+            .with(placeholders[1], body),
+        bindings,
+        b,
+        groups,
+    )])
 }
 
 pub fn buf_of(plan: &Plan, node: NodeId) -> Buf {
@@ -294,7 +380,10 @@ fn dispatch(kernel: Kernel, bindings: Vec<(u32, Buf)>, b: Builder, groups: [u32;
 }
 
 /// The dispatches that compute node `id`.
-pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
+pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R<Vec<Dispatch>> {
+    if fusion.absorbed[id.0] {
+        return Ok(Vec::new());
+    }
     let graph = &plan.graph;
     let node = graph.node(id);
     let out = buf_of(plan, id);
@@ -306,58 +395,24 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
     };
     match &node.op {
         Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => Ok(Vec::new()),
-        Op::Unary(op) => one(
-            Kernel::new(Family::Elementwise, "unary").with("UNARY_EXPR", unary_expr(*op)),
-            vec![(1, input(0)), (3, out)],
-            Builder::new().u(n),
-            per_element(n, 256)?,
-        ),
-        Op::Reshape { .. } => one(
-            Kernel::new(Family::Elementwise, "unary").with("UNARY_EXPR", "x"),
-            vec![(1, input(0)), (3, out)],
-            Builder::new().u(n),
-            per_element(n, 256)?,
-        ),
-        Op::Binary(op) => {
-            let bindings = vec![(1, input(0)), (2, input(1)), (3, out)];
-            let so = &node.shape;
-            if shape(0) == so && shape(1) == so {
-                return one(
-                    Kernel::new(Family::Elementwise, "binary_same")
-                        .with("BINARY_EXPR", binary_expr(*op)),
-                    bindings,
-                    Builder::new().u(n),
-                    per_element(n, 256)?,
-                );
+        Op::Unary(_) | Op::Binary(_) => {
+            let group = fusion.groups[id.0]
+                .as_ref()
+                .expect("every stored elementwise node has a group");
+            match lower_group(plan, group, out) {
+                Ok(d) => Ok(d),
+                Err(_) if group.members.len() == 1 => lower_strided_binary(plan, id, out),
+                Err(e) => Err(e),
             }
-            let (rows, cols) = rows_cols(so);
-            if let (Some((ra, ca)), Some((rb, cb))) =
-                (rows_view(shape(0), so), rows_view(shape(1), so))
-            {
-                if let Ok(groups) = rows_grid(rows, cols) {
-                    return one(
-                        Kernel::new(Family::Elementwise, "binary_rows")
-                            .with("BINARY_EXPR", binary_expr(*op)),
-                        bindings,
-                        Builder::new().u(rows).u(cols).u(ra).u(ca).u(rb).u(cb),
-                        groups,
-                    );
-                }
-            }
-            check_rank("a broadcasting operand", so)?;
-            one(
-                Kernel::new(Family::Elementwise, "binary_strided")
-                    .with("BINARY_EXPR", binary_expr(*op)),
-                bindings,
-                Builder::new()
-                    .u(n)
-                    .u(so.rank())
-                    .dims(&so.0)
-                    .dims(&broadcast_strides(shape(0), so))
-                    .dims(&broadcast_strides(shape(1), so)),
-                per_element(n, 256)?,
-            )
         }
+        Op::Reshape { .. } => one(
+            Kernel::new(Family::Fused, "fused_flat")
+                .with("FLAT_LOADS", "let v0 = in0[i];")
+                .with("FLAT_BODY", "let r = v0;"),
+            vec![(1, input(0)), (7, out)],
+            Builder::new().u(n),
+            per_element(n, 256)?,
+        ),
         Op::BroadcastTo { .. } => {
             let so = &node.shape;
             let (rows, cols) = rows_cols(so);
@@ -564,6 +619,36 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
             )
         }
     }
+}
+
+/// A binary op whose operands broadcast other than by rows x cols.
+fn lower_strided_binary(plan: &Plan, id: NodeId, out: Buf) -> R<Vec<Dispatch>> {
+    let node = plan.graph.node(id);
+    let Op::Binary(op) = node.op else {
+        return Err(format!("{} is not a binary op", node.op.name()));
+    };
+    let so = &node.shape;
+    let (sa, sb) = (
+        plan.graph.shape(node.inputs[0]),
+        plan.graph.shape(node.inputs[1]),
+    );
+    check_rank("a broadcasting operand", so)?;
+    Ok(vec![dispatch(
+        Kernel::new(Family::Elementwise, "binary_strided")
+            .with("BINARY_EXPR", binary_wgsl(op, "x", "y")),
+        vec![
+            (1, buf_of(plan, node.inputs[0])),
+            (2, buf_of(plan, node.inputs[1])),
+            (3, out),
+        ],
+        Builder::new()
+            .u(so.numel())
+            .u(so.rank())
+            .dims(&so.0)
+            .dims(&broadcast_strides(sa, so))
+            .dims(&broadcast_strides(sb, so)),
+        per_element(so.numel(), 256)?,
+    )])
 }
 
 fn lower_matmul(

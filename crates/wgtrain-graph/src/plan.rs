@@ -79,50 +79,17 @@ impl Plan {
             .map(NodeId)
             .collect();
 
-        // Position 0 is "before the first kernel"; kernel k runs at position k + 1.
-        const FOREVER: usize = usize::MAX;
-        let mut def = vec![0usize; n];
-        let mut last_use = vec![0usize; n];
-        for (k, id) in schedule.iter().enumerate() {
-            def[id.0] = k + 1;
-            for x in &graph.nodes[id.0].inputs {
-                last_use[x.0] = last_use[x.0].max(k + 1);
-            }
-        }
-        for r in &roots {
-            last_use[r.0] = FOREVER;
-        }
-        for (i, node) in graph.nodes.iter().enumerate() {
-            if matches!(node.op, Op::Const { .. }) {
-                last_use[i] = FOREVER;
-            }
-        }
-
-        let mut arena = Arena::default();
-        let mut slots = vec![None; n];
-        let mut frees: Vec<Vec<usize>> = vec![Vec::new(); schedule.len() + 1];
-        let fed = (0..n).filter(|&i| {
-            live[i] && matches!(graph.nodes[i].op, Op::Input { .. } | Op::Const { .. })
-        });
-        let order: Vec<usize> = fed.chain(schedule.iter().map(|id| id.0)).collect();
-        for i in order {
-            let len = graph.nodes[i].shape.numel().max(1);
-            slots[i] = Some(Slot {
-                offset: arena.alloc(len),
-                len,
-            });
-            if last_use[i] != FOREVER {
-                frees[last_use[i].max(def[i])].push(i);
-            }
-            // Free only after the output is placed, so no kernel writes over its own inputs.
-            if def[i] > 0 {
-                for dead in std::mem::take(&mut frees[def[i]]) {
-                    if let Some(s) = slots[dead] {
-                        arena.free(s.offset);
-                    }
-                }
-            }
-        }
+        let fed: Vec<NodeId> = (0..n)
+            .filter(|&i| {
+                live[i] && matches!(graph.nodes[i].op, Op::Input { .. } | Op::Const { .. })
+            })
+            .map(NodeId)
+            .collect();
+        let steps: Vec<(NodeId, Vec<NodeId>)> = schedule
+            .iter()
+            .map(|&id| (id, graph.node(id).inputs.clone()))
+            .collect();
+        let (slots, arena_len) = assign_slots(&graph, &fed, &steps, &roots);
 
         let mut params: Vec<(ParamId, Shape)> = graph
             .nodes
@@ -140,7 +107,7 @@ impl Plan {
             graph,
             schedule,
             slots,
-            arena_len: arena.high_water,
+            arena_len,
             outputs,
             updates,
             optimizer,
@@ -163,6 +130,70 @@ impl Plan {
     pub fn peak_bytes(&self) -> usize {
         self.arena_bytes() + self.state_bytes()
     }
+
+    /// The values read after a run: loss, metrics, predictions and gradients.
+    pub fn roots(&self) -> Vec<NodeId> {
+        let mut roots: Vec<NodeId> = self.outputs.loss.into_iter().collect();
+        roots.extend(&self.outputs.metrics);
+        roots.extend(&self.outputs.predictions);
+        roots.extend(self.updates.iter().map(|u| u.grad));
+        roots
+    }
+}
+
+/// Places values in one arena: the `fed` values (inputs, constants) first, then the output of
+/// each step, in order. `steps` lists what each step computes and the values it reads; a slot
+/// is reused once its last reader has run, except for constants and the `keep` values.
+/// Returns every node's slot and the arena's length in f32 elements.
+pub fn assign_slots(
+    graph: &Graph,
+    fed: &[NodeId],
+    steps: &[(NodeId, Vec<NodeId>)],
+    keep: &[NodeId],
+) -> (Vec<Option<Slot>>, usize) {
+    let n = graph.nodes.len();
+    // Position 0 is "before the first step"; step k runs at position k + 1.
+    const FOREVER: usize = usize::MAX;
+    let mut def = vec![0usize; n];
+    let mut last_use = vec![0usize; n];
+    for (k, (id, reads)) in steps.iter().enumerate() {
+        def[id.0] = k + 1;
+        for x in reads {
+            last_use[x.0] = last_use[x.0].max(k + 1);
+        }
+    }
+    for r in keep {
+        last_use[r.0] = FOREVER;
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if matches!(node.op, Op::Const { .. }) {
+            last_use[i] = FOREVER;
+        }
+    }
+
+    let mut arena = Arena::default();
+    let mut slots = vec![None; n];
+    let mut frees: Vec<Vec<usize>> = vec![Vec::new(); steps.len() + 1];
+    let order = fed.iter().chain(steps.iter().map(|(id, _)| id));
+    for &NodeId(i) in order {
+        let len = graph.nodes[i].shape.numel().max(1);
+        slots[i] = Some(Slot {
+            offset: arena.alloc(len),
+            len,
+        });
+        if last_use[i] != FOREVER {
+            frees[last_use[i].max(def[i])].push(i);
+        }
+        // Free only after the output is placed, so no step writes over its own inputs.
+        if def[i] > 0 {
+            for dead in std::mem::take(&mut frees[def[i]]) {
+                if let Some(s) = slots[dead] {
+                    arena.free(s.offset);
+                }
+            }
+        }
+    }
+    (slots, arena.high_water)
 }
 
 /// Slot alignment in f32 elements: 256 bytes, so a GPU backend can bind every slot as its own

@@ -1,0 +1,186 @@
+//! Elementwise fusion: a unary or binary node whose only reader is another elementwise node is
+//! folded into that reader's kernel, so a chain such as `relu(a * b + c)` runs as one dispatch
+//! that reads `a`, `b` and `c` once and writes only the final result.
+
+use crate::lower::rows_view;
+use wgtrain_graph::backend::scalar_nodes;
+use wgtrain_graph::plan::assign_slots;
+use wgtrain_graph::{NodeId, Op, Plan};
+
+/// The most tensors one fused kernel reads (bindings 1 to 6; 0 holds the parameter block and 7
+/// the output, within the 8 storage buffers every adapter allows).
+pub const MAX_FUSED_INPUTS: usize = 6;
+/// The longest row a rows x cols grid covers (65535 workgroups of 64).
+const MAX_ROW: usize = 64 * 65_535;
+
+/// Elementwise nodes computed by one kernel.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// The nodes of the group in schedule order; the last is the one whose value is stored.
+    pub members: Vec<NodeId>,
+    /// The tensors the kernel reads, each once per output element.
+    pub leaves: Vec<NodeId>,
+}
+
+/// How the plan's elementwise nodes are grouped.
+pub struct Fusion {
+    /// The group a node stores, by node index.
+    pub groups: Vec<Option<Group>>,
+    /// Nodes computed inside another node's group (they get no dispatch of their own).
+    pub absorbed: Vec<bool>,
+}
+
+fn elementwise(op: &Op) -> bool {
+    matches!(op, Op::Unary(_) | Op::Binary(_))
+}
+
+impl Fusion {
+    pub fn of(plan: &Plan) -> Fusion {
+        let graph = &plan.graph;
+        let n = graph.nodes.len();
+        let mut readers = vec![0usize; n];
+        for &id in &plan.schedule {
+            for x in &graph.node(id).inputs {
+                readers[x.0] += 1;
+            }
+        }
+        // Values read after the run must be stored.
+        let kept = scalar_nodes(plan)
+            .chain(plan.outputs.predictions.iter().copied())
+            .chain(plan.updates.iter().map(|u| u.grad));
+        for id in kept {
+            readers[id.0] += 2;
+        }
+        let scheduled: Vec<bool> = {
+            let mut s = vec![false; n];
+            plan.schedule.iter().for_each(|id| s[id.0] = true);
+            s
+        };
+
+        let mut groups: Vec<Option<Group>> = vec![None; n];
+        let mut absorbed = vec![false; n];
+        // Readers come after what they read, so walking backwards meets a group's root first.
+        for &root in plan.schedule.iter().rev() {
+            if absorbed[root.0] || !elementwise(&graph.node(root).op) {
+                continue;
+            }
+            let out_shape = &graph.node(root).shape;
+            let mut members = vec![root];
+            let mut leaves: Vec<NodeId> = Vec::new();
+            let mut frontier: Vec<NodeId> = graph.node(root).inputs.clone();
+            // A root whose own operands need strided indexing, or whose rows are too long for
+            // a rows grid, stays alone.
+            let by_rows = frontier
+                .iter()
+                .all(|i| rows_view(graph.shape(*i), out_shape).is_some());
+            let cols = out_shape.0.last().copied().unwrap_or(1);
+            if !by_rows || cols > MAX_ROW {
+                leaves = frontier;
+                leaves.dedup();
+                groups[root.0] = Some(Group { members, leaves });
+                continue;
+            }
+            while let Some(x) = frontier.pop() {
+                if members.contains(&x) || leaves.contains(&x) {
+                    continue;
+                }
+                let node = graph.node(x);
+                let inputs_fit = node
+                    .inputs
+                    .iter()
+                    .all(|i| rows_view(graph.shape(*i), out_shape).is_some());
+                let room = leaves.len() + frontier.len() + node.inputs.len() <= MAX_FUSED_INPUTS;
+                if scheduled[x.0]
+                    && elementwise(&node.op)
+                    && readers[x.0] == 1
+                    && inputs_fit
+                    && room
+                {
+                    members.push(x);
+                    absorbed[x.0] = true;
+                    frontier.extend(node.inputs.iter().copied());
+                } else {
+                    leaves.push(x);
+                }
+            }
+            members.sort();
+            groups[root.0] = Some(Group { members, leaves });
+        }
+        Fusion { groups, absorbed }
+    }
+}
+
+impl Fusion {
+    /// The plan with its arena laid out again for the fused kernels: absorbed nodes need no
+    /// slot, and a group's inputs stay live until the group's kernel has run.
+    pub fn relayout(&self, mut plan: Plan) -> Plan {
+        let graph = &plan.graph;
+        let fed: Vec<NodeId> = (0..graph.nodes.len())
+            .filter(|&i| {
+                plan.slots[i].is_some()
+                    && matches!(graph.nodes[i].op, Op::Input { .. } | Op::Const { .. })
+            })
+            .map(NodeId)
+            .collect();
+        let steps: Vec<(NodeId, Vec<NodeId>)> = plan
+            .schedule
+            .iter()
+            .filter(|id| !self.absorbed[id.0])
+            .map(|&id| match &self.groups[id.0] {
+                Some(g) => (id, g.leaves.clone()),
+                None => (id, graph.node(id).inputs.clone()),
+            })
+            .collect();
+        let (slots, arena_len) = assign_slots(graph, &fed, &steps, &plan.roots());
+        plan.slots = slots;
+        plan.arena_len = arena_len;
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wgtrain_graph::{Graph, PlanOutputs};
+
+    fn plan_of(g: Graph, out: NodeId) -> Plan {
+        let outputs = PlanOutputs {
+            predictions: vec![out],
+            ..Default::default()
+        };
+        Plan::new(g, outputs, Vec::new(), None)
+    }
+
+    #[test]
+    fn a_chain_becomes_one_group_reading_each_input_once() {
+        let mut g = Graph::new();
+        let a = g.input([4, 8]);
+        let b = g.input([4, 8]);
+        let c = g.input([8]);
+        let ab = g.mul(a, b).unwrap();
+        let abc = g.add(ab, c).unwrap();
+        let out = g.relu(abc).unwrap();
+        let fusion = Fusion::of(&plan_of(g, out));
+        let group = fusion.groups[out.0].as_ref().unwrap();
+        assert_eq!(group.members, vec![ab, abc, out]);
+        let mut leaves = group.leaves.clone();
+        leaves.sort();
+        assert_eq!(leaves, vec![a, b, c]);
+        assert!(fusion.absorbed[ab.0] && fusion.absorbed[abc.0] && !fusion.absorbed[out.0]);
+    }
+
+    #[test]
+    fn a_value_read_twice_or_kept_is_stored() {
+        let mut g = Graph::new();
+        let a = g.input([4]);
+        let e = g.exp(a).unwrap();
+        let twice = g.mul(e, e).unwrap();
+        let out = g.neg(twice).unwrap();
+        let plan = plan_of(g, out);
+        let fusion = Fusion::of(&plan);
+        assert!(!fusion.absorbed[e.0], "exp is read twice");
+        assert!(fusion.absorbed[twice.0]);
+        let relaid = fusion.relayout(plan);
+        assert!(relaid.slots[twice.0].is_none() && relaid.slots[e.0].is_some());
+    }
+}
