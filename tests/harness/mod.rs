@@ -28,7 +28,15 @@ pub fn backends_under_test() -> Vec<(String, Box<dyn Backend>)> {
     let cpu = CpuBackend::new();
     let mut list: Vec<(String, Box<dyn Backend>)> = vec![(cpu.describe(), Box::new(cpu))];
     if let Some(gpu) = gpu_backend() {
+        let software = gpu.describe().contains("Cpu)");
         list.push((gpu.describe(), Box::new(gpu)));
+        // A software adapter runs its own matmul and reduction kernels; the ones hardware GPUs
+        // run are tested on it too.
+        if software {
+            let gpu =
+                GpuBackend::with_gpu_kernels(test_adapter()).expect("the adapter opened once");
+            list.push((gpu.describe(), Box::new(gpu)));
+        }
     }
     list
 }

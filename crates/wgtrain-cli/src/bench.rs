@@ -30,6 +30,19 @@ pub struct BenchArgs {
     /// matmul: seconds to repeat each shape for.
     #[arg(long, default_value_t = 1.0)]
     min_seconds: f64,
+    /// On a software adapter, run the kernels chosen for hardware GPUs instead of its own.
+    #[arg(long)]
+    gpu_kernels: bool,
+}
+
+fn bench_backend(a: &BenchArgs) -> Result<Box<dyn wgtrain::graph::Backend>> {
+    match (a.gpu_kernels, a.device) {
+        (true, DeviceChoice::Gpu(choice)) => Ok(Box::new(
+            wgtrain::gpu::GpuBackend::with_gpu_kernels(choice).map_err(anyhow::Error::msg)?,
+        )),
+        (true, _) => bail!("--gpu-kernels needs --device gpu, software or an adapter index"),
+        (false, device) => backend_for(device),
+    }
 }
 
 fn print(out: &serde_json::Value, compact: bool) -> Result<()> {
@@ -43,7 +56,7 @@ fn print(out: &serde_json::Value, compact: bool) -> Result<()> {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.model == "matmul" {
-        let mut backend = backend_for(a.device)?;
+        let mut backend = bench_backend(&a)?;
         let out = crate::bench_matmul::run(backend.as_mut(), a.max_size, a.min_seconds)?;
         return print(&out, a.json);
     }
@@ -56,7 +69,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let started = Instant::now();
     model.compile_on(
         CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
-        backend_for(a.device)?,
+        bench_backend(&a)?,
     )?;
     // Random pixels and labels of MNIST's shape: the step's work does not depend on the values.
     let n = a.batch_size * (a.steps + a.warmup);

@@ -67,6 +67,16 @@ fn gpu_error_text(e: &wgpu::Error) -> String {
 impl GpuBackend {
     /// Opens the adapter `choice` names and a device with its full limits.
     pub fn new(choice: AdapterChoice) -> Result<Self, String> {
+        Self::open(choice, false)
+    }
+
+    /// Like `new`, but with the kernels chosen for hardware GPUs whatever the adapter, so a
+    /// software adapter can test them.
+    pub fn with_gpu_kernels(choice: AdapterChoice) -> Result<Self, String> {
+        Self::open(choice, true)
+    }
+
+    fn open(choice: AdapterChoice, gpu_kernels: bool) -> Result<Self, String> {
         let adapter = pick(choice)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
@@ -108,8 +118,12 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         let ring = ScalarRing::new(&device);
+        let mut tuning = Tuning::for_adapter(&info, &limits);
+        if gpu_kernels {
+            tuning = tuning.with_gpu_kernels(&limits);
+        }
         Ok(Self {
-            tuning: Tuning::for_adapter(&info, &limits),
+            tuning,
             device,
             queue,
             info,
@@ -311,8 +325,17 @@ impl GpuBackend {
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
         format!(
-            "gpu: {} ({:?}, {:?})",
-            self.info.name, self.info.backend, self.info.device_type
+            "gpu: {} ({:?}, {:?}){}",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            if self.tuning.matmul_direct {
+                ""
+            } else if self.info.device_type == wgpu::DeviceType::Cpu {
+                " with the hardware-GPU kernels"
+            } else {
+                ""
+            }
         )
     }
 

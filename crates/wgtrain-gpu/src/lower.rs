@@ -54,6 +54,16 @@ pub struct Tuning {
 }
 
 impl Tuning {
+    /// The kernels chosen for hardware GPUs (tiled matmul, workgroup-tree reductions), keeping
+    /// this adapter's limits: how the GPU kernels are tested on a software adapter.
+    pub fn with_gpu_kernels(self, limits: &wgpu::Limits) -> Self {
+        let gpu = Self::hardware(limits);
+        Self {
+            loop_budget: self.loop_budget,
+            ..gpu
+        }
+    }
+
     fn fits(&self, trips: usize) -> bool {
         self.loop_budget.is_none_or(|b| trips <= b)
     }
@@ -84,6 +94,10 @@ impl Tuning {
                 loop_budget: Some(65_535),
             };
         }
+        Self::hardware(limits)
+    }
+
+    fn hardware(limits: &wgpu::Limits) -> Self {
         let fits = |side: u32| {
             let tile = side * 4;
             limits.max_compute_invocations_per_workgroup >= side * side
@@ -671,7 +685,12 @@ fn lower_matmul(
         (true, true) => (per_a, m, ar * ac, 0),
         (false, _) => (per_a, m, ar * ac, br * bc),
     };
-    tuning.check_loops(&format!("a matmul with inner size {k}"), k + 16)?;
+    let trips = if tuning.matmul_direct {
+        k + 16
+    } else {
+        (k / 16 + 1) * 25
+    };
+    tuning.check_loops(&format!("a matmul with inner size {k}"), trips)?;
     let tile = tuning.matmul_tile_side * tuning.matmul_block;
     let groups = [n.div_ceil(tile), m.div_ceil(tile), batches];
     if groups.iter().any(|&g| g > MAX_GROUPS) {
