@@ -1,26 +1,10 @@
-// Fused losses and metrics. Scalar results come from one workgroup tree; gradients run one
-// invocation per row or element.
-
-const WG: u32 = 256u;
+// Fused losses and metrics. Scalar results come from one workgroup tree (`tree.wgsl`);
+// gradients run one invocation per row or element.
 
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> labels: array<f32>;
 @group(0) @binding(3) var<storage, read_write> upstream: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-var<workgroup> partial: array<f32, WG>;
-
-fn tree_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    return partial[0];
-}
 
 fn row_max(base: u32, width: u32) -> f32 {
     var m = -3.4028235e38;

@@ -2,12 +2,6 @@
 // Per-step scalars (learning rate, bias corrections) come from the step block; the
 // optimizer's fixed hyperparameters from params: 0 n, then as each entry point says.
 
-struct Step {
-    seed: vec2<u32>,
-    step: vec2<u32>,
-    optimizer: vec4<f32>,
-}
-
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s0: array<f32>;

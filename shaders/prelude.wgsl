@@ -6,6 +6,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 
+// The per-step block (seed, step, optimizer scalars), for the kernels that bind it.
+struct Step {
+    seed: vec2<u32>,
+    step: vec2<u32>,
+    optimizer: vec4<f32>,
+}
+
 fn P(i: u32) -> u32 {
     return params.v[i / 4u][i % 4u];
 }

@@ -1,12 +1,6 @@
 // Dropout from the counter-based Philox4x32-10 generator, bit for bit the CPU's masks: a
 // mask depends only on (seed, step, op key, element index).
 
-struct Step {
-    seed: vec2<u32>,
-    step: vec2<u32>,
-    optimizer: vec4<f32>,
-}
-
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> step: Step;

@@ -1,40 +1,8 @@
-// Reductions: as workgroup trees (one workgroup per output value), or with one invocation per
-// output value where invocations run on CPU cores and rows are short.
-
-const WG: u32 = 64u;
+// Reductions: as workgroup trees (one workgroup per output value, `tree.wgsl`), or with one
+// invocation per output value where invocations run on CPU cores and rows are short.
 
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
-var<workgroup> partial: array<f32, WG>;
-
-fn tree_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
-fn tree_max(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            partial[lid] = max(partial[lid], partial[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
 
 // out[g] = reduction over r of x[base(g) + offset(r)].
 // params: 0 outputs, 1 reduced count, 2 output rank, 3 reduced rank, 4 scale (f32),

@@ -5,7 +5,8 @@ pub mod kernels;
 
 use kernels::{elementwise, layout, loss, matmul, optim, reduce};
 use wgtrain_graph::backend::{
-    scalar_nodes, BackendError, BackendResult, BackendStats, ScalarQueue, MAX_SCALARS,
+    check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
+    ScalarQueue, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::{Backend, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
@@ -100,15 +101,7 @@ impl Backend for CpuBackend {
                 "a plan may report at most {MAX_SCALARS} scalars (the loss and metrics)"
             )));
         }
-        for (id, shape) in &plan.params {
-            let have = self.param(*id)?.len();
-            if have != shape.numel() {
-                return Err(err(format!(
-                    "parameter {} has {have} values but the plan reads it as {shape}",
-                    id.0
-                )));
-            }
-        }
+        check_params(&plan, |id| self.param(id).ok().map(|p| p.len()))?;
         let mut arena = vec![0.0f32; plan.arena_len];
         for (i, node) in plan.graph.nodes.iter().enumerate() {
             if let (Op::Const { value }, Some(slot)) = (&node.op, plan.slots[i]) {
@@ -130,28 +123,10 @@ impl Backend for CpuBackend {
             .get_mut(id.0)
             .ok_or_else(|| err(format!("no compiled plan {}", id.0)))?;
         let plan = &compiled.plan;
-        let graph = &plan.graph;
-        if inputs.len() != graph.input_shapes.len() {
-            return Err(err(format!(
-                "the plan takes {} inputs, got {}",
-                graph.input_shapes.len(),
-                inputs.len()
-            )));
-        }
-        for (i, node) in graph.nodes.iter().enumerate() {
-            if let (Op::Input { index }, Some(slot)) = (&node.op, plan.slots[i]) {
-                let data = inputs[*index];
-                if data.len() != slot.len {
-                    return Err(err(format!(
-                        "input {index} should hold {} values (shape {}), got {}",
-                        slot.len,
-                        node.shape,
-                        data.len()
-                    )));
-                }
-                compiled.arena[slot.offset..slot.offset + slot.len].copy_from_slice(data);
-            }
-        }
+        let arena = &mut compiled.arena;
+        feed_inputs(plan, inputs, |slot, data| {
+            arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
+        })?;
         let params = &self.params;
         let arena = &mut compiled.arena;
         self.pool.install(|| {
@@ -216,20 +191,12 @@ impl Backend for CpuBackend {
 
     fn read(&mut self, id: PlanId, node: NodeId, out: &mut [f32]) -> BackendResult<()> {
         let compiled = &self.plans[id.0];
-        if let Op::Param { id } = compiled.plan.graph.node(node).op {
-            return self.read_param(id, out);
+        match stored(&compiled.plan, node, out.len())? {
+            Stored::Param(id) => return self.read_param(id, out),
+            Stored::Slot(slot) => {
+                out.copy_from_slice(&compiled.arena[slot.offset..slot.offset + slot.len])
+            }
         }
-        let slot = compiled.plan.slots[node.0]
-            .ok_or_else(|| err(format!("node {} is not kept by the plan", node.0)))?;
-        if out.len() != slot.len {
-            return Err(err(format!(
-                "node {} holds {} values, asked for {}",
-                node.0,
-                slot.len,
-                out.len()
-            )));
-        }
-        out.copy_from_slice(&compiled.arena[slot.offset..slot.offset + slot.len]);
         Ok(())
     }
 }

@@ -10,7 +10,8 @@ use crate::lower::{lower_node, lower_update, Buf, Dispatch, Tuning};
 use crate::readback::ScalarRing;
 use std::sync::{Arc, Mutex};
 use wgtrain_graph::backend::{
-    scalar_nodes, BackendError, BackendResult, BackendStats, MAX_SCALARS,
+    check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
+    Stored, MAX_SCALARS,
 };
 use wgtrain_graph::{Backend, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
@@ -400,15 +401,7 @@ impl Backend for GpuBackend {
                 "a plan may report at most {MAX_SCALARS} scalars (the loss and metrics)"
             )));
         }
-        for (id, shape) in &plan.params {
-            let have = self.param_buffer(*id)?.1;
-            if have != shape.numel() {
-                return Err(err(format!(
-                    "parameter {} has {have} values but the plan reads it as {shape}",
-                    id.0
-                )));
-            }
-        }
+        check_params(&plan, |id| self.param_buffer(id).ok().map(|p| p.1))?;
         self.binding_size_check(&plan)?;
         self.ensure_optimizer_slots(&plan)?;
         let arena_bytes = (plan.arena_len * 4) as u64;
@@ -507,31 +500,14 @@ impl Backend for GpuBackend {
                 )));
             }
         }
-        if inputs.len() != plan.graph.input_shapes.len() {
-            return Err(err(format!(
-                "the plan takes {} inputs, got {}",
-                plan.graph.input_shapes.len(),
-                inputs.len()
-            )));
-        }
-        for (i, node) in plan.graph.nodes.iter().enumerate() {
-            if let (Op::Input { index }, Some(slot)) = (&node.op, plan.slots[i]) {
-                let data = inputs[*index];
-                if data.len() != slot.len {
-                    return Err(err(format!(
-                        "input {index} should hold {} values (shape {}), got {}",
-                        slot.len,
-                        node.shape,
-                        data.len()
-                    )));
-                }
-                self.queue.write_buffer(
-                    &compiled.arena,
-                    (slot.offset * 4) as u64,
-                    bytemuck::cast_slice(data),
-                );
-            }
-        }
+        let queue = &self.queue;
+        feed_inputs(plan, inputs, |slot, data| {
+            queue.write_buffer(
+                &compiled.arena,
+                (slot.offset * 4) as u64,
+                bytemuck::cast_slice(data),
+            )
+        })?;
         let mut block = [0u32; 8];
         block[0] = args.seed as u32;
         block[1] = (args.seed >> 32) as u32;
@@ -587,21 +563,13 @@ impl Backend for GpuBackend {
 
     fn read(&mut self, id: PlanId, node: NodeId, out: &mut [f32]) -> BackendResult<()> {
         let compiled = &self.plans[id.0];
-        if let Op::Param { id } = compiled.plan.graph.node(node).op {
-            return self.read_param(id, out);
+        match stored(&compiled.plan, node, out.len())? {
+            Stored::Param(id) => self.read_param(id, out),
+            Stored::Slot(slot) => {
+                let arena = compiled.arena.clone();
+                self.download(&arena, (slot.offset * 4) as u64, out)
+            }
         }
-        let slot = compiled.plan.slots[node.0]
-            .ok_or_else(|| err(format!("node {} is not kept by the plan", node.0)))?;
-        if out.len() != slot.len {
-            return Err(err(format!(
-                "node {} holds {} values, asked for {}",
-                node.0,
-                slot.len,
-                out.len()
-            )));
-        }
-        let arena = compiled.arena.clone();
-        self.download(&arena, (slot.offset * 4) as u64, out)
     }
 
     fn take_scalars(

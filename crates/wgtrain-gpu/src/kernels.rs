@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
+const TREE: &str = include_str!("../../../shaders/tree.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -36,6 +37,14 @@ impl Family {
     /// compiler would add are left out.
     fn checks_its_own_bounds(self) -> bool {
         matches!(self, Family::Matmul)
+    }
+
+    /// Shared code the family's kernels use, placed after the prelude.
+    fn includes(self) -> &'static str {
+        match self {
+            Family::Reduce | Family::Loss => TREE,
+            _ => "",
+        }
     }
 
     /// Values for the placeholders a kernel leaves unset: the whole file is compiled, so every
@@ -86,7 +95,7 @@ impl Kernel {
         for (name, value) in self.family.defaults() {
             body = body.replace(name, value);
         }
-        format!("{PRELUDE}\n{body}")
+        format!("{PRELUDE}\n{}\n{body}", self.family.includes())
     }
 }
 

@@ -293,9 +293,37 @@ fn binary_wgsl(op: BinaryOp, x: &str, y: &str) -> String {
 fn lower_group(plan: &Plan, group: &Group, out: Buf) -> R<Vec<Dispatch>> {
     let graph = &plan.graph;
     let root = *group.members.last().expect("a group has a root");
-    let so = graph.shape(root);
+    let name = |x: NodeId| match group.leaves.iter().position(|l| *l == x) {
+        Some(k) => format!("v{k}"),
+        None => format!("t{}", x.0),
+    };
+    let mut body = String::new();
+    for &m in &group.members {
+        let node = graph.node(m);
+        let expr = match node.op {
+            Op::Unary(op) => unary_wgsl(op, &name(node.inputs[0])),
+            Op::Binary(op) => binary_wgsl(op, &name(node.inputs[0]), &name(node.inputs[1])),
+            _ => return Err(format!("{} is not elementwise", node.op.name())),
+        };
+        body += &format!("let t{} = {expr};\n", m.0);
+    }
+    body += &format!("let r = t{};", root.0);
+    fused_kernel(plan, graph.shape(root), &group.leaves, body, out)
+}
+
+/// A generated kernel that reads `leaves` as v0, v1, ... at each element of an output of shape
+/// `so` and stores the `r` that `body` computes: flat when every leaf has the output's size or
+/// is a scalar, else over rows x cols.
+fn fused_kernel(
+    plan: &Plan,
+    so: &Shape,
+    leaves: &[NodeId],
+    body: String,
+    out: Buf,
+) -> R<Vec<Dispatch>> {
+    let graph = &plan.graph;
     let n = so.numel();
-    let flat = group.leaves.iter().all(|l| {
+    let flat = leaves.iter().all(|l| {
         let m = graph.shape(*l).numel();
         m == n || m == 1
     });
@@ -306,7 +334,7 @@ fn lower_group(plan: &Plan, group: &Group, out: Buf) -> R<Vec<Dispatch>> {
     } else {
         Builder::new().u(rows).u(cols)
     };
-    for (k, leaf) in group.leaves.iter().enumerate() {
+    for (k, leaf) in leaves.iter().enumerate() {
         if flat {
             let at = if graph.shape(*leaf).numel() == n {
                 "i"
@@ -326,23 +354,7 @@ fn lower_group(plan: &Plan, group: &Group, out: Buf) -> R<Vec<Dispatch>> {
             b = b.u(rs).u(cs);
         }
     }
-    let name = |x: NodeId| match group.leaves.iter().position(|l| *l == x) {
-        Some(k) => format!("v{k}"),
-        None => format!("t{}", x.0),
-    };
-    let mut body = String::new();
-    for &m in &group.members {
-        let node = graph.node(m);
-        let expr = match node.op {
-            Op::Unary(op) => unary_wgsl(op, &name(node.inputs[0])),
-            Op::Binary(op) => binary_wgsl(op, &name(node.inputs[0]), &name(node.inputs[1])),
-            _ => return Err(format!("{} is not elementwise", node.op.name())),
-        };
-        body += &format!("let t{} = {expr};\n", m.0);
-    }
-    body += &format!("let r = t{};", root.0);
-    let mut bindings: Vec<(u32, Buf)> = group
-        .leaves
+    let mut bindings: Vec<(u32, Buf)> = leaves
         .iter()
         .enumerate()
         .map(|(k, l)| (1 + k as u32, buf_of(plan, *l)))
@@ -419,38 +431,27 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
                 Err(e) => Err(e),
             }
         }
-        Op::Reshape { .. } => one(
-            Kernel::new(Family::Fused, "fused_flat")
-                .with("FLAT_LOADS", "let v0 = in0[i];")
-                .with("FLAT_BODY", "let r = v0;"),
-            vec![(1, input(0)), (7, out)],
-            Builder::new().u(n),
-            per_element(n, 256)?,
-        ),
+        Op::Reshape { .. } => {
+            fused_kernel(plan, &node.shape, &node.inputs, "let r = v0;".into(), out)
+        }
         Op::BroadcastTo { .. } => {
             let so = &node.shape;
-            let (rows, cols) = rows_cols(so);
-            if let Some((rs, cs)) = rows_view(shape(0), so) {
-                if let Ok(groups) = rows_grid(rows, cols) {
-                    return one(
-                        Kernel::new(Family::Elementwise, "broadcast_rows"),
+            match fused_kernel(plan, so, &node.inputs, "let r = v0;".into(), out) {
+                Ok(d) => Ok(d),
+                Err(_) => {
+                    check_rank("a broadcast", so)?;
+                    one(
+                        Kernel::new(Family::Elementwise, "broadcast"),
                         vec![(1, input(0)), (3, out)],
-                        Builder::new().u(rows).u(cols).u(rs).u(cs),
-                        groups,
-                    );
+                        Builder::new()
+                            .u(n)
+                            .u(so.rank())
+                            .dims(&so.0)
+                            .dims(&broadcast_strides(shape(0), so)),
+                        per_element(n, 256)?,
+                    )
                 }
             }
-            check_rank("a broadcast", so)?;
-            one(
-                Kernel::new(Family::Elementwise, "broadcast"),
-                vec![(1, input(0)), (3, out)],
-                Builder::new()
-                    .u(n)
-                    .u(so.rank())
-                    .dims(&so.0)
-                    .dims(&broadcast_strides(shape(0), so)),
-                per_element(n, 256)?,
-            )
         }
         Op::MatMul { ta, tb } => lower_matmul(
             shape(0),
@@ -570,7 +571,7 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
             let rows = shape(0).numel() / width.max(1);
             tuning.check_loops(
                 &format!("softmax cross-entropy over {}", shape(0)),
-                rows.div_ceil(256) * 3 * width,
+                rows.div_ceil(64) * 3 * width,
             )?;
             one(
                 Kernel::new(Family::Loss, "softmax_cross_entropy"),
@@ -616,7 +617,7 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
             let width = shape(0).last();
             tuning.check_loops(
                 &format!("accuracy over {}", shape(0)),
-                shape(0).numel().div_ceil(256) * 2,
+                shape(0).numel().div_ceil(64) * 2,
             )?;
             let (entry, b) = match kind {
                 AccuracyKind::Categorical => (

@@ -2,9 +2,10 @@
 //! or a GPU: the model hands over parameters and plans, feeds step inputs and reads values back.
 
 use crate::graph::NodeId;
+use crate::op::Op;
 use crate::op::ParamId;
 use crate::optim::StepScalars;
-use crate::plan::Plan;
+use crate::plan::{Plan, Slot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PlanId(pub usize);
@@ -113,4 +114,73 @@ impl ScalarQueue {
             self.len -= 1;
         }
     }
+}
+
+/// Where the value a `read` asks for lives.
+pub enum Stored {
+    Param(ParamId),
+    Slot(Slot),
+}
+
+/// Checks a `read` of `len` values of `node` against the plan.
+pub fn stored(plan: &Plan, node: NodeId, len: usize) -> BackendResult<Stored> {
+    if let Op::Param { id } = plan.graph.node(node).op {
+        return Ok(Stored::Param(id));
+    }
+    let slot = plan.slots[node.0]
+        .ok_or_else(|| BackendError(format!("node {} is not kept by the plan", node.0)))?;
+    if len != slot.len {
+        return Err(BackendError(format!(
+            "node {} holds {} values, asked for {len}",
+            node.0, slot.len
+        )));
+    }
+    Ok(Stored::Slot(slot))
+}
+
+/// Checks that every parameter the plan reads is set, at the size the plan reads it;
+/// `len_of` gives a set parameter's length.
+pub fn check_params(plan: &Plan, len_of: impl Fn(ParamId) -> Option<usize>) -> BackendResult<()> {
+    for (id, shape) in &plan.params {
+        let have =
+            len_of(*id).ok_or_else(|| BackendError(format!("parameter {} was never set", id.0)))?;
+        if have != shape.numel() {
+            return Err(BackendError(format!(
+                "parameter {} has {have} values but the plan reads it as {shape}",
+                id.0
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a run's inputs against the plan, then hands each fed one to `write` with its slot.
+pub fn feed_inputs(
+    plan: &Plan,
+    inputs: &[&[f32]],
+    mut write: impl FnMut(Slot, &[f32]),
+) -> BackendResult<()> {
+    let graph = &plan.graph;
+    if inputs.len() != graph.input_shapes.len() {
+        return Err(BackendError(format!(
+            "the plan takes {} inputs, got {}",
+            graph.input_shapes.len(),
+            inputs.len()
+        )));
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if let (Op::Input { index }, Some(slot)) = (&node.op, plan.slots[i]) {
+            let data = inputs[*index];
+            if data.len() != slot.len {
+                return Err(BackendError(format!(
+                    "input {index} should hold {} values (shape {}), got {}",
+                    slot.len,
+                    node.shape,
+                    data.len()
+                )));
+            }
+            write(slot, data);
+        }
+    }
+    Ok(())
 }
