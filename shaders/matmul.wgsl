@@ -1,9 +1,11 @@
 // out = op(a) @ op(b), batched over workgroup z. Each workgroup computes a BM x BN tile from
 // BK-deep slices of a and b staged in workgroup memory; each invocation accumulates an RM x RN
-// block in registers. Transposed operands are read in place: the load order is picked the load order so
-// neighbouring invocations always read neighbouring addresses.
+// block in registers. Transposed operands are read in place: tiles are loaded in runs of 4 along
+// each operand's contiguous axis, as one vec4 load where that axis is a multiple of 4 long, so
+// neighbouring invocations read neighbouring addresses.
 // params: 0 M, 1 N, 2 K, 3 batch stride of a, 4 batch stride of b (0: shared), 5 of out.
-// TILE_SIDE, REG_M, REG_N, TRANSPOSE_A and TRANSPOSE_B are substituted when the pipeline is built.
+// TILE_SIDE, REG_M, REG_N, TRANSPOSE_A, TRANSPOSE_B and the run loads (four scalar loads, or
+// one vec4 load from a4 / b4) are substituted when the pipeline is built.
 
 const TS: u32 = TILE_SIDE;
 const RM: u32 = REG_M;
@@ -19,6 +21,31 @@ const THREADS: u32 = TS * TS;
 
 var<workgroup> a_tile: array<f32, BK * BM>;
 var<workgroup> b_tile: array<f32, BK * BN>;
+
+// Four values along the contiguous axis of a row-major operand with `cols` columns and `rows`
+// rows, from (row, col); zero outside it.
+fn run_of_a(base: u32, row: u32, col: u32, rows: u32, cols: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if row >= rows || col >= cols {
+        return v;
+    }
+    let at = base + row * cols + col;
+    LOAD_A_RUN
+    return v;
+}
+
+fn run_of_b(base: u32, row: u32, col: u32, rows: u32, cols: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if row >= rows || col >= cols {
+        return v;
+    }
+    let at = base + row * cols + col;
+    LOAD_B_RUN
+    return v;
+}
+
+@group(0) @binding(1) var<storage, read_write> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> b4: array<vec4<f32>>;
 
 @compute @workgroup_size(TS, TS)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
@@ -42,49 +69,41 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
 
     for (var k0 = 0u; k0 < K; k0 += BK) {
-        for (var e = lid; e < BK * BM; e += THREADS) {
-            var m: u32;
-            var k: u32;
+        // a's tile, BK x BM, in runs of 4 along a's contiguous axis (m when transposed, else k).
+        for (var e = lid; e < BK * BM / 4u; e += THREADS) {
             if TRANSPOSE_A {
-                k = e / BM;
-                m = e % BM;
+                let k = e / (BM / 4u);
+                let m = (e % (BM / 4u)) * 4u;
+                let v = run_of_a(a_base, k0 + k, row0 + m, K, M);
+                for (var j = 0u; j < 4u; j++) {
+                    a_tile[k * BM + m + j] = v[j];
+                }
             } else {
-                m = e / BK;
-                k = e % BK;
-            }
-            let gm = row0 + m;
-            let gk = k0 + k;
-            var v = 0.0;
-            if gm < M && gk < K {
-                if TRANSPOSE_A {
-                    v = a[a_base + gk * M + gm];
-                } else {
-                    v = a[a_base + gm * K + gk];
+                let m = e / (BK / 4u);
+                let k = (e % (BK / 4u)) * 4u;
+                let v = run_of_a(a_base, row0 + m, k0 + k, M, K);
+                for (var j = 0u; j < 4u; j++) {
+                    a_tile[(k + j) * BM + m] = v[j];
                 }
             }
-            a_tile[k * BM + m] = v;
         }
-        for (var e = lid; e < BK * BN; e += THREADS) {
-            var n: u32;
-            var k: u32;
+        // b's tile, BK x BN, in runs of 4 along b's contiguous axis (k when transposed, else n).
+        for (var e = lid; e < BK * BN / 4u; e += THREADS) {
             if TRANSPOSE_B {
-                n = e / BK;
-                k = e % BK;
+                let n = e / (BK / 4u);
+                let k = (e % (BK / 4u)) * 4u;
+                let v = run_of_b(b_base, col0 + n, k0 + k, N, K);
+                for (var j = 0u; j < 4u; j++) {
+                    b_tile[(k + j) * BN + n] = v[j];
+                }
             } else {
-                k = e / BN;
-                n = e % BN;
-            }
-            let gn = col0 + n;
-            let gk = k0 + k;
-            var v = 0.0;
-            if gn < N && gk < K {
-                if TRANSPOSE_B {
-                    v = b[b_base + gn * K + gk];
-                } else {
-                    v = b[b_base + gk * N + gn];
+                let k = e / (BN / 4u);
+                let n = (e % (BN / 4u)) * 4u;
+                let v = run_of_b(b_base, k0 + k, col0 + n, K, N);
+                for (var j = 0u; j < 4u; j++) {
+                    b_tile[k * BN + n + j] = v[j];
                 }
             }
-            b_tile[k * BN + n] = v;
         }
         workgroupBarrier();
 

@@ -59,6 +59,10 @@ impl Family {
                 ("ROWS_BODY", "let r = 0.0;"),
             ],
             Family::Reduce => &[("IS_SUM", "true"), ("IS_LOG", "false")],
+            Family::Matmul => &[
+                ("LOAD_A_RUN", crate::lower::SCALAR_RUN_A),
+                ("LOAD_B_RUN", crate::lower::SCALAR_RUN_B),
+            ],
             _ => &[],
         }
     }

@@ -8,6 +8,12 @@ use wgtrain_graph::{
     Update,
 };
 
+/// A run of four values of a matmul operand read as scalars (`run_of_a` in `shaders/matmul.wgsl`).
+pub const SCALAR_RUN_A: &str =
+    "for (var j = 0u; j < 4u; j++) { if col + j < cols { v[j] = a[at + j]; } }";
+pub const SCALAR_RUN_B: &str =
+    "for (var j = 0u; j < 4u; j++) { if col + j < cols { v[j] = b[at + j]; } }";
+
 /// Words in a dispatch's parameter block (`Params` in `shaders/prelude.wgsl`).
 pub const PARAM_WORDS: usize = 32;
 /// The highest tensor rank the strided kernels index.
@@ -710,6 +716,23 @@ fn lower_matmul(
             },
         )
         .with("TILE_SIDE", format!("{}u", tuning.matmul_tile_side))
+        // vec4 loads need the contiguous axis, and so every run's start, a multiple of 4.
+        .with(
+            "LOAD_A_RUN",
+            if (if ta { m } else { k }) % 4 == 0 && a_step % 4 == 0 {
+                "return a4[at / 4u];"
+            } else {
+                SCALAR_RUN_A
+            },
+        )
+        .with(
+            "LOAD_B_RUN",
+            if (if tb { k } else { n }) % 4 == 0 && b_step % 4 == 0 {
+                "return b4[at / 4u];"
+            } else {
+                SCALAR_RUN_B
+            },
+        )
         .with("REG_M", format!("{}u", tuning.matmul_block))
         .with("REG_N", format!("{}u", tuning.matmul_block))
         .with("TRANSPOSE_A", ta.to_string())
