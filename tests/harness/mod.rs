@@ -740,6 +740,8 @@ pub fn large_cases() -> Vec<OpCase> {
         )
         .with_inputs(vec![leaf(&[2, 20_000], Init::OneHot)]),
         matmul_case("large", &[128, 784], &[784, 256], false, false),
+        // Large enough an output for the big-block tiles of the hardware-GPU kernels.
+        matmul_case("large_output", &[64, 520], &[512, 64], true, true),
         matmul_case("large", &[784, 128], &[256, 784], true, true),
         matmul_case("large_batched", &[8, 128, 96], &[8, 96, 128], false, false),
         matmul_case("large_shared", &[16, 64, 256], &[128, 256], false, true),

@@ -14,6 +14,9 @@ pub const SCALAR_RUN_A: &str =
 pub const SCALAR_RUN_B: &str =
     "for (var j = 0u; j < 4u; j++) { if col + j < cols { v[j] = b[at + j]; } }";
 
+/// Output values from which a matmul uses `Tuning::matmul_large_block`.
+pub const LARGE_MATMUL: usize = 512 * 512;
+
 /// Words in a dispatch's parameter block (`Params` in `shaders/prelude.wgsl`).
 pub const PARAM_WORDS: usize = 32;
 /// The highest tensor rank the strided kernels index.
@@ -52,6 +55,9 @@ pub struct Tuning {
     pub matmul_tile_side: usize,
     /// Rows and columns of the output block each invocation accumulates.
     pub matmul_block: usize,
+    /// The block for outputs of `LARGE_MATMUL` values or more, where bigger tiles still leave
+    /// every core a workgroup.
+    pub matmul_large_block: usize,
     /// One invocation per reduced value rather than a workgroup tree.
     pub serial_reductions: bool,
     /// The most loop iterations one invocation may run in all: Mesa's llvmpipe (lavapipe)
@@ -84,9 +90,7 @@ impl Tuning {
             _ => Ok(()),
         }
     }
-}
 
-impl Tuning {
     pub fn for_adapter(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
         // Measured on lavapipe: barriers and workgroup memory cost more than they save when
         // invocations run on CPU cores, and 8 x 8 blocks per invocation run fastest there.
@@ -96,6 +100,7 @@ impl Tuning {
                 matmul_direct: true,
                 matmul_tile_side: 8,
                 matmul_block: 8,
+                matmul_large_block: 8,
                 serial_reductions: true,
                 loop_budget: Some(65_535),
             };
@@ -103,18 +108,23 @@ impl Tuning {
         Self::hardware(limits)
     }
 
+    /// Tiles sized from the adapter's limits: 16 x 16 invocations when a workgroup may be that
+    /// large, 8 x 8 blocks for large outputs when two 16-deep tiles of 128 rows fit in workgroup
+    /// memory.
     fn hardware(limits: &wgpu::Limits) -> Self {
-        let fits = |side: u32| {
-            let tile = side * 4;
+        let fits = |side: u32, block: u32| {
+            let tile = side * block;
             limits.max_compute_invocations_per_workgroup >= side * side
                 && limits.max_compute_workgroup_size_x >= side
                 && limits.max_compute_workgroup_size_y >= side
                 && limits.max_compute_workgroup_storage_size >= 2 * 16 * tile * 4
         };
+        let side = if fits(16, 4) { 16 } else { 8 };
         Self {
             matmul_direct: false,
-            matmul_tile_side: if fits(16) { 16 } else { 8 },
+            matmul_tile_side: side as usize,
             matmul_block: 4,
+            matmul_large_block: if fits(side, 8) { 8 } else { 4 },
             serial_reductions: false,
             loop_budget: None,
         }
@@ -698,7 +708,12 @@ fn lower_matmul(
         (k / 16 + 1) * 25
     };
     tuning.check_loops(&format!("a matmul with inner size {k}"), trips)?;
-    let tile = tuning.matmul_tile_side * tuning.matmul_block;
+    let block = if m * n >= LARGE_MATMUL {
+        tuning.matmul_large_block
+    } else {
+        tuning.matmul_block
+    };
+    let tile = tuning.matmul_tile_side * block;
     let groups = [n.div_ceil(tile), m.div_ceil(tile), batches];
     if groups.iter().any(|&g| g > MAX_GROUPS) {
         return Err(format!(
@@ -733,8 +748,8 @@ fn lower_matmul(
                 SCALAR_RUN_B
             },
         )
-        .with("REG_M", format!("{}u", tuning.matmul_block))
-        .with("REG_N", format!("{}u", tuning.matmul_block))
+        .with("REG_M", format!("{block}u"))
+        .with("REG_N", format!("{block}u"))
         .with("TRANSPOSE_A", ta.to_string())
         .with("TRANSPOSE_B", tb.to_string()),
         vec![(1, a), (2, b), (3, out)],
