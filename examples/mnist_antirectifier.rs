@@ -1,4 +1,5 @@
-//! Trains the Antirectifier model on MNIST, like the Keras example.
+//! Trains the Antirectifier model on MNIST, like the Keras example, on a hardware GPU when
+//! there is one and on the CPU otherwise.
 //! Run: cargo run --release --example mnist_antirectifier -- [DATA_DIR]
 
 #[path = "models/antirectifier.rs"]
@@ -6,7 +7,10 @@ mod antirectifier;
 
 use anyhow::Result;
 use std::path::PathBuf;
+use wgtrain::cpu::CpuBackend;
 use wgtrain::data::resolve_mnist_dir;
+use wgtrain::gpu::{AdapterChoice, GpuBackend};
+use wgtrain::graph::Backend;
 use wgtrain::nn::{CompileConfig, FitConfig, Loss, Optimizer, Validation};
 
 fn main() -> Result<()> {
@@ -16,10 +20,17 @@ fn main() -> Result<()> {
 
     let mut model = antirectifier::build_model()?;
     model.summary();
-    model.compile(CompileConfig::new(
-        Optimizer::rmsprop(),
-        Loss::CategoricalCrossentropy,
-    ))?;
+    let backend: Box<dyn Backend> = match GpuBackend::new(AdapterChoice::Gpu) {
+        Ok(gpu) => Box::new(gpu),
+        Err(e) => {
+            eprintln!("{e}\ntraining on the CPU");
+            Box::new(CpuBackend::new())
+        }
+    };
+    model.compile_on(
+        CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
+        backend,
+    )?;
     model.fit(
         &[x_train],
         &[y_train],

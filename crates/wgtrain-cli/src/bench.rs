@@ -38,7 +38,7 @@ pub struct BenchArgs {
 fn bench_backend(a: &BenchArgs) -> Result<Box<dyn wgtrain::graph::Backend>> {
     match (a.gpu_kernels, a.device) {
         (true, DeviceChoice::Gpu(choice)) => Ok(Box::new(
-            wgtrain::gpu::GpuBackend::with_gpu_kernels(choice).map_err(anyhow::Error::msg)?,
+            wgtrain::gpu::GpuBackend::with_gpu_kernels(choice)?,
         )),
         (true, _) => bail!("--gpu-kernels needs --device gpu, software or an adapter index"),
         (false, device) => backend_for(device),

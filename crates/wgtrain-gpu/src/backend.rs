@@ -67,14 +67,14 @@ fn gpu_error_text(e: &wgpu::Error) -> String {
 
 impl GpuBackend {
     /// Opens the adapter `choice` names and a device with its full limits.
-    pub fn new(choice: AdapterChoice) -> Result<Self, String> {
-        Self::open(choice, false)
+    pub fn new(choice: AdapterChoice) -> BackendResult<Self> {
+        Self::open(choice, false).map_err(BackendError)
     }
 
     /// Like `new`, but with the kernels chosen for hardware GPUs whatever the adapter, so a
     /// software adapter can test them.
-    pub fn with_gpu_kernels(choice: AdapterChoice) -> Result<Self, String> {
-        Self::open(choice, true)
+    pub fn with_gpu_kernels(choice: AdapterChoice) -> BackendResult<Self> {
+        Self::open(choice, true).map_err(BackendError)
     }
 
     fn open(choice: AdapterChoice, gpu_kernels: bool) -> Result<Self, String> {
