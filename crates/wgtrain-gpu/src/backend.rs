@@ -6,8 +6,9 @@
 use crate::adapter::{pick, AdapterChoice};
 use crate::fuse::Fusion;
 use crate::kernels::PipelineCache;
-use crate::lower::{lower_node, lower_update, Buf, Dispatch, Tuning};
+use crate::lower::{lower_node, lower_update, Buf, Dispatch};
 use crate::readback::ScalarRing;
+use crate::tuning::Tuning;
 use std::sync::{Arc, Mutex};
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,

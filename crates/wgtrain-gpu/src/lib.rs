@@ -7,6 +7,7 @@ pub mod fuse;
 pub mod kernels;
 pub mod lower;
 mod readback;
+pub mod tuning;
 
 pub use adapter::{list as list_adapters, AdapterChoice, AdapterReport};
 pub use backend::GpuBackend;
