@@ -140,6 +140,16 @@ fn composite_gradients_match_finite_differences() {
 }
 
 #[test]
+fn gather_and_scatter_gradients_match_finite_differences() {
+    check_all(harness::gather_cases());
+}
+
+#[test]
+fn conv1d_gradients_match_finite_differences() {
+    check_all(harness::conv_cases());
+}
+
+#[test]
 fn the_check_rejects_a_wrong_gradient() {
     let case = harness::matmul_case("2d", &[3, 4], &[4, 5], false, false);
     let mut backend = reference_backend();

@@ -40,9 +40,9 @@ fn quiet(epochs: usize, batch_size: usize) -> FitConfig<'static> {
 fn a_shape_mismatch_fails_at_build_time_naming_the_layer_and_both_shapes() {
     let a = Input::new([4]);
     let b = Input::new([5]);
-    let ha = Dense::new(3).name("left").apply(&a).unwrap();
-    let hb = Dense::new(6).name("right").apply(&b).unwrap();
-    let add = wgtrain::nn::layer::LayerHandle::new(AddLayer);
+    let ha = Dense::new(3).named("left").apply(&a).unwrap();
+    let hb = Dense::new(6).named("right").apply(&b).unwrap();
+    let add = wgtrain::nn::layer::LayerHandle::named(AddLayer, "add_layer");
     let err = add
         .apply_many(&[&ha, &hb])
         .err()
@@ -54,9 +54,6 @@ fn a_shape_mismatch_fails_at_build_time_naming_the_layer_and_both_shapes() {
 
 struct AddLayer;
 impl Layer for AddLayer {
-    fn name(&self) -> &str {
-        "add_layer"
-    }
     fn class_name(&self) -> &str {
         "Add"
     }
@@ -99,7 +96,7 @@ fn fit_uses_every_sample_including_a_smaller_last_batch() {
     assert!(scores[1].1 > 0.9, "accuracy {scores:?}");
     let p = model.predict(&[&x], 300).unwrap();
     assert_eq!(p[0].shape.dims(), &[1000, 1]);
-    assert!(p[0].data.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert!(p[0].f32s().unwrap().iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
 #[test]
@@ -122,8 +119,8 @@ fn validation_split_takes_the_last_fraction_and_reports_val_metrics() {
     for k in ["loss", "accuracy", "val_loss", "val_accuracy"] {
         assert_eq!(h.history[k].len(), 2, "{k}");
     }
-    let tail_x = Array::new([100, 2], x.data[800..].to_vec()).unwrap();
-    let tail_y = Array::new([100, 1], y.data[400..].to_vec()).unwrap();
+    let tail_x = Array::new([100, 2], x.f32s().unwrap()[800..].to_vec()).unwrap();
+    let tail_y = Array::new([100, 1], y.f32s().unwrap()[400..].to_vec()).unwrap();
     let scores = model.evaluate(&[&tail_x], &[&tail_y], 100).unwrap();
     assert!((scores[0].1 - h.last("val_loss").unwrap()).abs() < 1e-5);
 }
@@ -203,7 +200,7 @@ fn weights_round_trip_through_safetensors() {
     .unwrap();
     b.load_weights(&path).unwrap();
     let (pa, pb) = (a.predict(&[&x], 64).unwrap(), b.predict(&[&x], 64).unwrap());
-    assert_eq!(pa[0].data, pb[0].data);
+    assert_eq!(pa[0].values, pb[0].values);
 
     let mut wrong = Sequential::new([2]);
     wrong.add(Dense::new(3)).unwrap();
@@ -254,9 +251,6 @@ fn functional_model_with_two_inputs_and_a_shared_layer() {
 
 struct Concat;
 impl Layer for Concat {
-    fn name(&self) -> &str {
-        "concat"
-    }
     fn class_name(&self) -> &str {
         "Concatenate"
     }

@@ -6,7 +6,7 @@ mod harness;
 use harness::{backends_under_test, differentiate, reference_backend, OpCase, Outcome, Rng};
 use wgtrain::graph::optim::OptimizerClock;
 use wgtrain::graph::{
-    gradients, Backend, Graph, OptimizerSpec, ParamId, Plan, PlanOutputs, StepArgs, Update,
+    gradients, Backend, Feed, Graph, OptimizerSpec, ParamId, Plan, PlanOutputs, StepArgs, Update,
 };
 
 /// Allowed max |got - reference| / max(1, max |reference|).
@@ -142,7 +142,7 @@ fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
             step,
             optimizer: clock.tick(spec, spec.learning_rate()),
         };
-        backend.run(id, &[&weights], &args).unwrap();
+        backend.run(id, &[Feed::F32(&weights)], &args).unwrap();
         let mut p = vec![0.0; N];
         backend.read_param(ParamId(0), &mut p).unwrap();
         after.push(p);

@@ -2,7 +2,6 @@
 //! The Antirectifier is a custom layer composed from primitive ops; the engine knows nothing of it.
 
 use anyhow::Result;
-use serde_json::json;
 use std::path::Path;
 use wgtrain::data::{load_mnist, one_hot};
 use wgtrain::graph::NodeId;
@@ -11,22 +10,16 @@ use wgtrain::nn::{Activation, Array, CallCtx, Dense, Dropout, Layer, Model, Sequ
 
 /// `concat(relu(x'), relu(-x'))` with `x' = l2_normalize(x - mean(x))` per sample:
 /// all-positive outputs that keep the information ReLU would drop. Doubles the width.
-pub struct Antirectifier {
-    name: String,
-}
+#[derive(Default)]
+pub struct Antirectifier;
 
 impl Antirectifier {
     pub fn new() -> Self {
-        Self {
-            name: wgtrain::nn::layer::unique_name("antirectifier"),
-        }
+        Self
     }
 }
 
 impl Layer for Antirectifier {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn class_name(&self) -> &str {
         "Antirectifier"
     }
@@ -40,9 +33,6 @@ impl Layer for Antirectifier {
         let negated = g.neg(normalized)?;
         let neg = g.relu(negated)?;
         Ok(vec![g.concat(&[pos, neg], 1)?])
-    }
-    fn config(&self) -> serde_json::Value {
-        json!({ "name": self.name })
     }
 }
 

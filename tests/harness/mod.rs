@@ -6,8 +6,8 @@
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{AdapterChoice, GpuBackend};
 use wgtrain::graph::{
-    gradients, Backend, BinaryOp, Graph, GraphError, NodeId, ParamId, Plan, PlanId, PlanOutputs,
-    ReduceOp, Shape, StepArgs, UnaryOp,
+    gradients, Backend, BinaryOp, Conv1dGeometry, DType, Feed, Graph, GraphError, NodeId, Padding,
+    ParamId, Plan, PlanId, PlanOutputs, ReduceOp, Shape, StepArgs, UnaryOp,
 };
 
 /// The step arguments of every run, so a dropout mask is the same in every run of a case.
@@ -120,11 +120,46 @@ pub enum Init {
     OneHot,
     /// Whole numbers in [lo, hi]: sums of them are exact in any order.
     Integers(i32, i32),
+    /// int32 ids in [0, n), fed as an int32 input.
+    Ids(i32),
 }
 
 pub const ANY: Init = Init::Uniform(-1.0, 1.0);
 
+/// Values fed to a plan input.
+#[derive(Clone, Debug)]
+pub enum Fed {
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+}
+
+impl Fed {
+    pub fn feed(&self) -> Feed<'_> {
+        match self {
+            Fed::F32(v) => Feed::F32(v),
+            Fed::I32(v) => Feed::I32(v),
+        }
+    }
+}
+
 impl Init {
+    /// Values for an input leaf: ids for `Ids`, floats otherwise.
+    pub fn fed(self, shape: &[usize], rng: &mut Rng) -> Fed {
+        match self {
+            Init::Ids(n) => {
+                let count: usize = shape.iter().product();
+                Fed::I32((0..count).map(|_| rng.below(n as usize) as i32).collect())
+            }
+            other => Fed::F32(other.sample(shape, rng)),
+        }
+    }
+    pub fn dtype(self) -> DType {
+        match self {
+            Init::Ids(_) => DType::I32,
+            _ => DType::F32,
+        }
+    }
+
     pub fn sample(self, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
         let n: usize = shape.iter().product();
         match self {
@@ -154,6 +189,7 @@ impl Init {
             Init::Integers(lo, hi) => (0..n)
                 .map(|_| (lo + rng.below((hi - lo + 1) as usize) as i32) as f32)
                 .collect(),
+            Init::Ids(_) => unreachable!("ids are drawn by Init::ids"),
             Init::OneHot => {
                 let width = *shape.last().unwrap_or(&1);
                 let mut v = vec![0.0; n];
@@ -233,7 +269,7 @@ pub struct Prepared {
     output: NodeId,
     output_len: usize,
     grads: Vec<NodeId>,
-    feeds: Vec<Vec<f32>>,
+    feeds: Vec<Fed>,
 }
 
 impl Prepared {
@@ -251,13 +287,13 @@ impl Prepared {
         let param_nodes = nodes.clone();
         let mut feeds = Vec::new();
         for x in &case.inputs {
-            feeds.push(x.init.sample(&x.shape, &mut rng));
-            nodes.push(g.input(x.shape.clone()));
+            feeds.push(x.init.fed(&x.shape, &mut rng));
+            nodes.push(g.typed_input(x.shape.clone(), x.init.dtype()));
         }
         let output = (case.build)(&mut g, &nodes).unwrap_or_else(|e| fail("build", &e));
         let output_len = g.shape(output).numel();
         let weights = g.input(g.shape(output).clone());
-        feeds.push(rng.values(output_len, -1.0, 1.0));
+        feeds.push(Fed::F32(rng.values(output_len, -1.0, 1.0)));
         let loss = weighted_sum(&mut g, output, weights).unwrap_or_else(|e| fail("loss", &e));
         let grads: Vec<NodeId> = gradients(&mut g, loss, &param_nodes)
             .unwrap_or_else(|e| fail("gradients", &e))
@@ -296,7 +332,7 @@ impl Prepared {
         for (i, v) in params.iter().enumerate() {
             backend.set_param(ParamId(i), v).expect("set_param");
         }
-        let feeds: Vec<&[f32]> = self.feeds.iter().map(Vec::as_slice).collect();
+        let feeds: Vec<Feed> = self.feeds.iter().map(Fed::feed).collect();
         backend.run(self.plan, &feeds, &ARGS).expect("run");
         read(backend, self.plan, self.loss, 1)[0]
     }
@@ -354,7 +390,8 @@ pub fn evaluate(g: Graph, feeds: &[&[f32]], outputs: &[NodeId]) -> Vec<Vec<f32>>
     );
     let mut backend = reference_backend();
     let id = backend.compile(plan).expect("compile");
-    backend.run(id, feeds, &ARGS).expect("run");
+    let feeds: Vec<Feed> = feeds.iter().map(|f| Feed::F32(f)).collect();
+    backend.run(id, &feeds, &ARGS).expect("run");
     outputs
         .iter()
         .zip(lens)
@@ -467,6 +504,18 @@ pub fn binary_cases() -> Vec<OpCase> {
             cases.push(OpCase::new(
                 format!("{op:?} {sa:?} {sb:?}").to_lowercase(),
                 vec![leaf(sa, ANY), leaf(sb, denominator)],
+                move |g, p| g.binary(op, p[0], p[1]),
+            ));
+        }
+    }
+    for op in [BinaryOp::Maximum, BinaryOp::Minimum] {
+        for (sa, sb) in [(&[3, 4][..], &[3, 4][..]), (&[3, 4], &[4])] {
+            cases.push(OpCase::new(
+                format!("{op:?} {sa:?} {sb:?}").to_lowercase(),
+                vec![
+                    leaf(sa, Init::Spaced(-1.0, 1.0)),
+                    leaf(sb, Init::Spaced(-0.93, 0.97)),
+                ],
                 move |g, p| g.binary(op, p[0], p[1]),
             ));
         }
@@ -675,8 +724,79 @@ pub fn composite_cases() -> Vec<OpCase> {
     .with_inputs(vec![leaf(&[4, 3], Init::OneHot)])]
 }
 
+/// Row gathers by int32 ids, their scatter-add and casts (ids repeat, so rows accumulate).
+pub fn gather_cases() -> Vec<OpCase> {
+    vec![
+        OpCase::new(
+            "gather [7, 3] by ids [4, 5]",
+            vec![leaf(&[7, 3], ANY)],
+            |g, p| g.gather(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[4, 5], Init::Ids(7))]),
+        OpCase::new(
+            "gather [5, 2, 3] by ids [6]",
+            vec![leaf(&[5, 2, 3], ANY)],
+            |g, p| g.gather(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[6], Init::Ids(5))]),
+        OpCase::new(
+            "scatter_add_rows [3, 4, 2] into 6 rows",
+            vec![leaf(&[3, 4, 2], ANY)],
+            |g, p| g.scatter_add_rows(p[0], p[1], 6),
+        )
+        .with_inputs(vec![leaf(&[3, 4], Init::Ids(6))]),
+        OpCase::new(
+            "cast ids to float32 times x",
+            vec![leaf(&[3, 4], ANY)],
+            |g, p| {
+                let c = g.cast(p[1], DType::F32)?;
+                g.mul(p[0], c)
+            },
+        )
+        .with_inputs(vec![leaf(&[3, 4], Init::Ids(9))]),
+    ]
+}
+
+/// `Conv1d` over (batch, length, in) with a (taps, in, out) kernel, and its two gradient ops
+/// as ops of their own (so their gradient rules are checked too).
+pub fn conv_cases() -> Vec<OpCase> {
+    let geometries = [
+        ("valid k3", 9, 3, 1, 1, Padding::Valid),
+        ("same k3", 8, 3, 1, 1, Padding::Same),
+        ("same k4 (odd pad on the right)", 7, 4, 1, 1, Padding::Same),
+        ("same k3 dilation 2", 9, 3, 1, 2, Padding::Same),
+        ("causal k3 dilation 2", 8, 3, 1, 2, Padding::Causal),
+        ("valid k3 stride 2", 10, 3, 2, 1, Padding::Valid),
+        ("same k2 stride 3", 10, 2, 3, 1, Padding::Same),
+    ];
+    let mut cases = Vec::new();
+    for (name, len, k, s, d, pad) in geometries {
+        let geo = Conv1dGeometry::new(len, k, s, d, pad).expect("a valid geometry");
+        let (cin, cout) = (3, 4);
+        cases.push(OpCase::new(
+            format!("conv1d {name} [2, {len}, {cin}] -> {cout}"),
+            vec![leaf(&[2, len, cin], ANY), leaf(&[k, cin, cout], ANY)],
+            move |g, p| g.conv1d(p[0], p[1], geo),
+        ));
+    }
+    let geo = Conv1dGeometry::new(9, 3, 2, 1, Padding::Same).expect("a valid geometry");
+    cases.push(OpCase::new(
+        "conv1d_backward_data same k3 stride 2",
+        vec![leaf(&[2, geo.out_len, 4], ANY), leaf(&[3, 3, 4], ANY)],
+        move |g, p| g.push(wgtrain::graph::Op::Conv1dBackwardData(geo), &[p[0], p[1]]),
+    ));
+    cases.push(OpCase::new(
+        "conv1d_backward_filter same k3 stride 2",
+        vec![leaf(&[2, 9, 3], ANY), leaf(&[2, geo.out_len, 4], ANY)],
+        move |g, p| g.push(wgtrain::graph::Op::Conv1dBackwardFilter(geo), &[p[0], p[1]]),
+    ));
+    cases
+}
+
 pub fn all_cases() -> Vec<OpCase> {
     [
+        gather_cases(),
+        conv_cases(),
         matmul_cases(),
         binary_cases(),
         unary_cases(),

@@ -3,12 +3,12 @@
 
 pub mod kernels;
 
-use kernels::{elementwise, layout, loss, matmul, optim, reduce};
+use kernels::{conv, elementwise, gather, layout, loss, matmul, optim, reduce};
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
     ScalarQueue, Stored, MAX_SCALARS,
 };
-use wgtrain_graph::{Backend, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
+use wgtrain_graph::{Backend, Feed, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
 pub struct CpuBackend {
     params: Vec<Vec<f32>>,
@@ -116,7 +116,7 @@ impl Backend for CpuBackend {
         &self.plans[id.0].plan
     }
 
-    fn run(&mut self, id: PlanId, inputs: &[&[f32]], args: &StepArgs) -> BackendResult<()> {
+    fn run(&mut self, id: PlanId, inputs: &[Feed], args: &StepArgs) -> BackendResult<()> {
         let started = std::time::Instant::now();
         let compiled = self
             .plans
@@ -158,6 +158,20 @@ impl Backend for CpuBackend {
                     optim::apply(spec, args.optimizer, p, g, s0, s1);
                 }
             });
+        }
+        for a in &plan.assigns {
+            let slot = plan.slots[a.value.0].expect("an assigned value has a slot");
+            let value = &compiled.arena[slot.offset..slot.offset + slot.len];
+            match self.params.get_mut(a.param.0) {
+                Some(p) if p.len() == value.len() => p.copy_from_slice(value),
+                _ => {
+                    return Err(err(format!(
+                        "parameter {} cannot take an assigned value of {} elements",
+                        a.param.0,
+                        value.len()
+                    )))
+                }
+            }
         }
         if scalar_nodes(plan).next().is_some() {
             let arena = &compiled.arena;
@@ -260,6 +274,20 @@ fn execute(plan: &Plan, params: &[Vec<f32>], arena: &mut [f32], id: NodeId, args
         Op::SumTo { .. } => layout::sum_to(input(0), shape(0), out, &node.shape),
         Op::Dropout { rate, key } => {
             elementwise::dropout(input(0), out, *rate, args.seed, args.step, *key)
+        }
+        Op::Cast { to } => gather::cast(input(0), graph.dtype(node.inputs[0]), *to, out),
+        Op::Gather => gather::gather(input(0), input(1), out, shape(0).numel() / shape(0).0[0]),
+        Op::ScatterAddRows { rows } => {
+            gather::scatter_add_rows(input(0), input(1), out, node.shape.numel() / rows)
+        }
+        Op::Conv1d(geo) => {
+            conv::conv1d(input(0), input(1), out, geo, shape(0).0[2], node.shape.0[2])
+        }
+        Op::Conv1dBackwardData(geo) => {
+            conv::conv1d_backward_data(input(0), input(1), out, geo, node.shape.0[2], shape(0).0[2])
+        }
+        Op::Conv1dBackwardFilter(geo) => {
+            conv::conv1d_backward_filter(input(0), input(1), out, geo, shape(0).0[2], shape(1).0[2])
         }
         Op::OneHot { depth } => loss::one_hot(input(0), *depth, out),
         Op::SoftmaxCrossEntropy => {

@@ -12,7 +12,7 @@ use crate::tuning::Tuning;
 use std::sync::{Arc, Mutex};
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
-    Stored, MAX_SCALARS,
+    Feed, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::{Backend, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
@@ -485,7 +485,7 @@ impl Backend for GpuBackend {
         &self.plans[id.0].plan
     }
 
-    fn run(&mut self, id: PlanId, inputs: &[&[f32]], args: &StepArgs) -> BackendResult<()> {
+    fn run(&mut self, id: PlanId, inputs: &[Feed], args: &StepArgs) -> BackendResult<()> {
         let started = std::time::Instant::now();
         self.check()?;
         let compiled = self
@@ -528,6 +528,26 @@ impl Backend for GpuBackend {
                 pass.set_bind_group(0, bind_group, &[]);
                 pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
             }
+        }
+        // State updates after the optimizer, in the same submit.
+        for a in &plan.assigns {
+            let slot = plan.slots[a.value.0].expect("an assigned value has a slot");
+            let Some(Some((param, n))) = self.params.get(a.param.0) else {
+                return Err(err(format!("parameter {} was never set", a.param.0)));
+            };
+            if *n != slot.len {
+                return Err(err(format!(
+                    "parameter {} holds {n} values but is assigned {}",
+                    a.param.0, slot.len
+                )));
+            }
+            encoder.copy_buffer_to_buffer(
+                &compiled.arena,
+                (slot.offset * 4) as u64,
+                param,
+                0,
+                (slot.len * 4) as u64,
+            );
         }
         let recorded = !compiled.scalars.is_empty();
         if recorded {

@@ -47,7 +47,8 @@ impl Fusion {
         // Values read after the run must be stored.
         let kept = scalar_nodes(plan)
             .chain(plan.outputs.predictions.iter().copied())
-            .chain(plan.updates.iter().map(|u| u.grad));
+            .chain(plan.updates.iter().map(|u| u.grad))
+            .chain(plan.assigns.iter().map(|a| a.value));
         for id in kept {
             readers[id.0] += 2;
         }

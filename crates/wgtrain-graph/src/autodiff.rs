@@ -124,7 +124,17 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
                     let gy_y = g.mul(da, y)?;
                     (da, g.neg(gy_y)?)
                 }
-                BinaryOp::Equal => return Ok(vec![None, None]),
+                BinaryOp::Equal | BinaryOp::GreaterEqual => return Ok(vec![None, None]),
+                // Ties send the gradient to `a`, as TensorFlow does.
+                BinaryOp::Maximum | BinaryOp::Minimum => {
+                    let a_wins = if b == BinaryOp::Maximum {
+                        g.greater_equal(x[0], x[1])?
+                    } else {
+                        g.greater_equal(x[1], x[0])?
+                    };
+                    let da = g.mul(gy, a_wins)?;
+                    (da, g.sub(gy, da)?)
+                }
             };
             Ok(vec![Some(g.sum_to(da, &sa)?), Some(g.sum_to(db, &sb)?)])
         }
@@ -199,7 +209,25 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
             Some(g.push(Op::SigmoidBinaryCrossEntropyGrad, &[x[0], x[1], gy])?),
             None,
         ]),
-        Op::OneHot { .. } | Op::Accuracy { .. } => Ok(vec![None; x.len()]),
+        Op::OneHot { .. } | Op::Accuracy { .. } | Op::Cast { .. } => Ok(vec![None; x.len()]),
+        Op::Gather => {
+            let rows = xs(0, g).0[0];
+            Ok(vec![Some(g.scatter_add_rows(gy, x[1], rows)?), None])
+        }
+        Op::ScatterAddRows { .. } => Ok(vec![Some(g.gather(gy, x[1])?), None]),
+        // The three convolution ops are bilinear: each one's gradients are the other two.
+        Op::Conv1d(geo) => Ok(vec![
+            Some(g.push(Op::Conv1dBackwardData(geo), &[gy, x[1]])?),
+            Some(g.push(Op::Conv1dBackwardFilter(geo), &[x[0], gy])?),
+        ]),
+        Op::Conv1dBackwardData(geo) => Ok(vec![
+            Some(g.conv1d(gy, x[1], geo)?),
+            Some(g.push(Op::Conv1dBackwardFilter(geo), &[gy, x[0]])?),
+        ]),
+        Op::Conv1dBackwardFilter(geo) => Ok(vec![
+            Some(g.push(Op::Conv1dBackwardData(geo), &[x[1], gy])?),
+            Some(g.conv1d(x[0], gy, geo)?),
+        ]),
         Op::SoftmaxCrossEntropyGrad | Op::SigmoidBinaryCrossEntropyGrad => {
             Err(GraphError::NoGradient {
                 op: node.op.name(),

@@ -1,6 +1,7 @@
 //! The boundary every backend implements. Above it nothing knows whether a plan runs on the CPU
 //! or a GPU: the model hands over parameters and plans, feeds step inputs and reads values back.
 
+use crate::dtype::DType;
 use crate::graph::NodeId;
 use crate::op::Op;
 use crate::op::ParamId;
@@ -21,6 +22,54 @@ pub struct StepArgs {
     pub optimizer: StepScalars,
 }
 
+/// One step input as the host holds it. Both types are 32-bit, stored in the arena bit for bit.
+#[derive(Clone, Copy, Debug)]
+pub enum Feed<'a> {
+    F32(&'a [f32]),
+    I32(&'a [i32]),
+}
+
+impl<'a> Feed<'a> {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Feed::F32(_) => DType::F32,
+            Feed::I32(_) => DType::I32,
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            Feed::F32(v) => v.len(),
+            Feed::I32(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The values as 32-bit words in an f32 slice (integers keep their bits).
+    pub fn words(&self) -> &'a [f32] {
+        match *self {
+            Feed::F32(v) => v,
+            Feed::I32(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+impl<'a> From<&'a [f32]> for Feed<'a> {
+    fn from(v: &'a [f32]) -> Self {
+        Feed::F32(v)
+    }
+}
+impl<'a> From<&'a [i32]> for Feed<'a> {
+    fn from(v: &'a [i32]) -> Self {
+        Feed::I32(v)
+    }
+}
+impl<'a> From<&'a Vec<f32>> for Feed<'a> {
+    fn from(v: &'a Vec<f32>) -> Self {
+        Feed::F32(v)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BackendError(pub String);
@@ -39,7 +88,7 @@ pub trait Backend {
     fn compile(&mut self, plan: Plan) -> BackendResult<PlanId>;
     fn plan(&self, id: PlanId) -> &Plan;
     /// Runs one execution of a compiled plan. `inputs[i]` feeds `Op::Input { index: i }`.
-    fn run(&mut self, id: PlanId, inputs: &[&[f32]], args: &StepArgs) -> BackendResult<()>;
+    fn run(&mut self, id: PlanId, inputs: &[Feed], args: &StepArgs) -> BackendResult<()>;
     /// Copies the value a node held after the last run. This waits for the device.
     fn read(&mut self, id: PlanId, node: NodeId, out: &mut [f32]) -> BackendResult<()>;
     /// Hands `sink` the scalar outputs (the loss, then the metrics, as `plan.outputs` lists them)
@@ -154,10 +203,11 @@ pub fn check_params(plan: &Plan, len_of: impl Fn(ParamId) -> Option<usize>) -> B
     Ok(())
 }
 
-/// Checks a run's inputs against the plan, then hands each fed one to `write` with its slot.
+/// Checks a run's inputs against the plan, then hands each fed one to `write` with its slot,
+/// as 32-bit words.
 pub fn feed_inputs(
     plan: &Plan,
-    inputs: &[&[f32]],
+    inputs: &[Feed],
     mut write: impl FnMut(Slot, &[f32]),
 ) -> BackendResult<()> {
     let graph = &plan.graph;
@@ -171,6 +221,13 @@ pub fn feed_inputs(
     for (i, node) in graph.nodes.iter().enumerate() {
         if let (Op::Input { index }, Some(slot)) = (&node.op, plan.slots[i]) {
             let data = inputs[*index];
+            if data.dtype() != node.dtype {
+                return Err(BackendError(format!(
+                    "input {index} is fed {} values but the plan reads it as {}",
+                    data.dtype(),
+                    node.dtype
+                )));
+            }
             if data.len() != slot.len {
                 return Err(BackendError(format!(
                     "input {index} should hold {} values (shape {}), got {}",
@@ -179,7 +236,7 @@ pub fn feed_inputs(
                     data.len()
                 )));
             }
-            write(slot, data);
+            write(slot, data.words());
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
+use crate::conv::Conv1dGeometry;
+use crate::dtype::DType;
 use crate::error::GraphError;
-use crate::infer::infer_shape;
+use crate::infer::{infer_dtype, infer_shape};
 use crate::op::{AccuracyKind, BinaryOp, Op, ParamId, ReduceOp, UnaryOp};
 use crate::shape::Shape;
 
@@ -11,6 +13,7 @@ pub struct Node {
     pub op: Op,
     pub inputs: Vec<NodeId>,
     pub shape: Shape,
+    pub dtype: DType,
 }
 
 /// A static dataflow graph. Nodes are appended in dependency order, so the node list is
@@ -20,6 +23,8 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Shapes of the step inputs, by `Op::Input` index.
     pub input_shapes: Vec<Shape>,
+    /// Element types of the step inputs, by `Op::Input` index.
+    pub input_dtypes: Vec<DType>,
 }
 
 type R = Result<NodeId, GraphError>;
@@ -35,40 +40,67 @@ impl Graph {
     pub fn shape(&self, id: NodeId) -> &Shape {
         &self.nodes[id.0].shape
     }
+    pub fn dtype(&self, id: NodeId) -> DType {
+        self.nodes[id.0].dtype
+    }
 
-    /// Appends a node after checking its shape rule.
+    /// Appends a node after checking its shape and type rules. A node with an empty dimension
+    /// is rejected: no kernel is asked to handle zero-sized tensors.
     pub fn push(&mut self, op: Op, inputs: &[NodeId]) -> R {
+        if let Some(x) = inputs.iter().find(|i| i.0 >= self.nodes.len()) {
+            return Err(GraphError::Invalid(format!(
+                "{}: input node {} does not exist in this graph",
+                op.name(),
+                x.0
+            )));
+        }
         let shapes: Vec<&Shape> = inputs.iter().map(|i| &self.nodes[i.0].shape).collect();
         let shape = infer_shape(&op, &shapes)?;
+        let dtypes: Vec<DType> = inputs.iter().map(|i| self.nodes[i.0].dtype).collect();
+        let dtype = infer_dtype(&op, &dtypes)?;
+        if shape.0.contains(&0) {
+            return Err(GraphError::Shape {
+                op: op.name(),
+                message: format!("its output would have an empty dimension: {shape}"),
+            });
+        }
         self.nodes.push(Node {
             op,
             inputs: inputs.to_vec(),
             shape,
+            dtype,
         });
         Ok(NodeId(self.nodes.len() - 1))
     }
 
-    fn leaf(&mut self, op: Op, shape: Shape) -> NodeId {
+    fn leaf(&mut self, op: Op, shape: Shape, dtype: DType) -> NodeId {
         self.nodes.push(Node {
             op,
             inputs: Vec::new(),
             shape,
+            dtype,
         });
         NodeId(self.nodes.len() - 1)
     }
 
-    /// A new step input of the given shape (batch dimension included).
+    /// A new float32 step input of the given shape (batch dimension included).
     pub fn input(&mut self, shape: impl Into<Shape>) -> NodeId {
+        self.typed_input(shape, DType::F32)
+    }
+
+    /// A new step input of the given shape and element type.
+    pub fn typed_input(&mut self, shape: impl Into<Shape>, dtype: DType) -> NodeId {
         let shape = shape.into();
         let index = self.input_shapes.len();
         self.input_shapes.push(shape.clone());
-        self.leaf(Op::Input { index }, shape)
+        self.input_dtypes.push(dtype);
+        self.leaf(Op::Input { index }, shape, dtype)
     }
     pub fn param(&mut self, id: ParamId, shape: impl Into<Shape>) -> NodeId {
-        self.leaf(Op::Param { id }, shape.into())
+        self.leaf(Op::Param { id }, shape.into(), DType::F32)
     }
     pub fn scalar(&mut self, value: f32) -> NodeId {
-        self.leaf(Op::Const { value }, Shape::scalar())
+        self.leaf(Op::Const { value }, Shape::scalar(), DType::F32)
     }
 
     pub fn unary(&mut self, op: UnaryOp, x: NodeId) -> R {
@@ -119,6 +151,15 @@ impl Graph {
     }
     pub fn equal(&mut self, a: NodeId, b: NodeId) -> R {
         self.binary(BinaryOp::Equal, a, b)
+    }
+    pub fn greater_equal(&mut self, a: NodeId, b: NodeId) -> R {
+        self.binary(BinaryOp::GreaterEqual, a, b)
+    }
+    pub fn maximum(&mut self, a: NodeId, b: NodeId) -> R {
+        self.binary(BinaryOp::Maximum, a, b)
+    }
+    pub fn minimum(&mut self, a: NodeId, b: NodeId) -> R {
+        self.binary(BinaryOp::Minimum, a, b)
     }
     pub fn mul_scalar(&mut self, a: NodeId, s: f32) -> R {
         let c = self.scalar(s);
@@ -222,6 +263,22 @@ impl Graph {
     }
     pub fn dropout(&mut self, x: NodeId, rate: f32, key: u32) -> R {
         self.push(Op::Dropout { rate, key }, &[x])
+    }
+    pub fn cast(&mut self, x: NodeId, to: DType) -> R {
+        if self.dtype(x) == to {
+            return Ok(x);
+        }
+        self.push(Op::Cast { to }, &[x])
+    }
+    /// Rows of `table` picked by the int32 `ids`.
+    pub fn gather(&mut self, table: NodeId, ids: NodeId) -> R {
+        self.push(Op::Gather, &[table, ids])
+    }
+    pub fn scatter_add_rows(&mut self, values: NodeId, ids: NodeId, rows: usize) -> R {
+        self.push(Op::ScatterAddRows { rows }, &[values, ids])
+    }
+    pub fn conv1d(&mut self, x: NodeId, kernel: NodeId, geometry: Conv1dGeometry) -> R {
+        self.push(Op::Conv1d(geometry), &[x, kernel])
     }
     pub fn one_hot(&mut self, indices: NodeId, depth: usize) -> R {
         self.push(Op::OneHot { depth }, &[indices])

@@ -1,8 +1,44 @@
 //! Shape rules: one per op. A rule either returns the output shape or says what is wrong.
 
+use crate::conv::Conv1dGeometry;
+use crate::dtype::DType;
 use crate::error::{shape_err, GraphError};
 use crate::op::{AccuracyKind, Op};
 use crate::shape::Shape;
+
+/// The type rule: `Cast` picks its type, `Gather` and `ScatterAddRows` take int32 ids as their
+/// second input, and every other op computes on float32 tensors.
+pub fn infer_dtype(op: &Op, inputs: &[DType]) -> Result<DType, GraphError> {
+    let name = op.name();
+    let want = |k: usize, t: DType| -> Result<(), GraphError> {
+        match inputs.get(k) {
+            Some(&d) if d != t => Err(shape_err(&name, format!("input {k} must be {t}, got {d}"))),
+            _ => Ok(()),
+        }
+    };
+    match op {
+        Op::Cast { to } => Ok(*to),
+        Op::Gather | Op::ScatterAddRows { .. } => {
+            want(0, DType::F32)?;
+            want(1, DType::I32)?;
+            Ok(DType::F32)
+        }
+        _ => {
+            for (k, d) in inputs.iter().enumerate() {
+                if *d != DType::F32 {
+                    return Err(shape_err(
+                        &name,
+                        format!(
+                            "input {k} is {d} but this op computes on float32 tensors \
+                             (integer ids feed an Embedding; other integer values need a cast)"
+                        ),
+                    ));
+                }
+            }
+            Ok(DType::F32)
+        }
+    }
+}
 
 pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
     let name = op.name();
@@ -29,7 +65,7 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
             &name,
             "leaves are created with input(), param() or scalar()",
         )),
-        Op::Unary(_) | Op::Dropout { .. } => {
+        Op::Unary(_) | Op::Dropout { .. } | Op::Cast { .. } => {
             arity(1)?;
             Ok(inputs[0].clone())
         }
@@ -147,6 +183,58 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
                 )),
             }
         }
+        Op::Gather => {
+            arity(2)?;
+            if inputs[0].rank() < 1 {
+                return Err(shape_err(&name, "the table needs a row axis"));
+            }
+            let mut d = inputs[1].0.clone();
+            d.extend(&inputs[0].0[1..]);
+            Ok(Shape(d))
+        }
+        Op::ScatterAddRows { rows } => {
+            arity(2)?;
+            let (v, ids) = (inputs[0], inputs[1]);
+            if v.rank() < ids.rank() || v.0[..ids.rank()] != ids.0[..] {
+                return Err(shape_err(
+                    &name,
+                    format!("values of shape {v} do not start with the ids' shape {ids}"),
+                ));
+            }
+            let mut d = vec![*rows];
+            d.extend(&v.0[ids.rank()..]);
+            Ok(Shape(d))
+        }
+        Op::Conv1d(geo) => {
+            arity(2)?;
+            let (x, w) = (inputs[0], inputs[1]);
+            conv_input(&name, geo, x)?;
+            conv_kernel(&name, geo, w, x.0[2])?;
+            Ok(Shape(vec![x.0[0], geo.out_len, w.0[2]]))
+        }
+        Op::Conv1dBackwardData(geo) => {
+            arity(2)?;
+            let (dy, w) = (inputs[0], inputs[1]);
+            if w.rank() != 3 {
+                return Err(shape_err(&name, format!("the kernel must be 3-D, got {w}")));
+            }
+            conv_kernel(&name, geo, w, w.0[1])?;
+            conv_output(&name, geo, dy, w.0[2])?;
+            Ok(Shape(vec![dy.0[0], geo.in_len, w.0[1]]))
+        }
+        Op::Conv1dBackwardFilter(geo) => {
+            arity(2)?;
+            let (x, dy) = (inputs[0], inputs[1]);
+            conv_input(&name, geo, x)?;
+            if dy.rank() != 3 || dy.0[0] != x.0[0] {
+                return Err(shape_err(
+                    &name,
+                    format!("the output gradient {dy} does not match the input {x}"),
+                ));
+            }
+            conv_output(&name, geo, dy, dy.0[2])?;
+            Ok(Shape(vec![geo.kernel, x.0[2], dy.0[2]]))
+        }
         Op::OneHot { depth } => {
             arity(1)?;
             let mut d = inputs[0].0.clone();
@@ -178,6 +266,50 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
             Ok(Shape::scalar())
         }
     }
+}
+
+fn conv_input(name: &str, geo: &Conv1dGeometry, x: &Shape) -> Result<(), GraphError> {
+    if x.rank() != 3 || x.0[1] != geo.in_len {
+        return Err(shape_err(
+            name,
+            format!(
+                "expects an input of shape (batch, {}, channels), got {x}",
+                geo.in_len
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn conv_kernel(name: &str, geo: &Conv1dGeometry, w: &Shape, cin: usize) -> Result<(), GraphError> {
+    if w.rank() != 3 || w.0[0] != geo.kernel || w.0[1] != cin {
+        return Err(shape_err(
+            name,
+            format!(
+                "expects a kernel of shape ({}, {cin}, filters), got {w}",
+                geo.kernel
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn conv_output(
+    name: &str,
+    geo: &Conv1dGeometry,
+    dy: &Shape,
+    cout: usize,
+) -> Result<(), GraphError> {
+    if dy.rank() != 3 || dy.0[1] != geo.out_len || dy.0[2] != cout {
+        return Err(shape_err(
+            name,
+            format!(
+                "expects an output gradient of shape (batch, {}, {cout}), got {dy}",
+                geo.out_len
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn same_shape(name: &str, a: &Shape, b: &Shape) -> Result<(), GraphError> {

@@ -3,6 +3,8 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod conv;
+pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
@@ -13,10 +15,12 @@ pub mod rng;
 pub mod shape;
 
 pub use autodiff::gradients;
-pub use backend::{Backend, PlanId, StepArgs};
+pub use backend::{Backend, Feed, PlanId, StepArgs};
+pub use conv::{Conv1dGeometry, Padding};
+pub use dtype::DType;
 pub use error::GraphError;
 pub use graph::{Graph, Node, NodeId};
 pub use op::{AccuracyKind, BinaryOp, Op, ParamId, ReduceOp, UnaryOp};
 pub use optim::OptimizerSpec;
-pub use plan::{Plan, PlanOutputs, Slot, Update};
+pub use plan::{Assign, Plan, PlanOutputs, Slot, Update};
 pub use shape::Shape;

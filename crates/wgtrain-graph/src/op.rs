@@ -1,3 +1,5 @@
+use crate::conv::Conv1dGeometry;
+use crate::dtype::DType;
 use crate::shape::Shape;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,10 @@ pub enum BinaryOp {
     Div,
     /// 1 where a == b, else 0.
     Equal,
+    /// 1 where a >= b, else 0.
+    GreaterEqual,
+    Maximum,
+    Minimum,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,6 +115,25 @@ pub enum Op {
         rate: f32,
         key: u32,
     },
+    /// Converts element types: int32 to float32 exactly, float32 to int32 toward zero.
+    Cast {
+        to: DType,
+    },
+    /// (table [rows, ...], int32 ids [...]) -> rows of the table, shape ids ++ table[1..].
+    /// An id outside the table reads zeros (callers reject such ids before a run).
+    Gather,
+    /// (values [ids..., ...], int32 ids) -> [rows, ...]: each id's values summed into its row,
+    /// in ascending position order. The gradient of `Gather` with respect to the table.
+    ScatterAddRows {
+        rows: usize,
+    },
+    /// (x [batch, length, in], kernel [taps, in, out]) -> [batch, out_len, out]: a 1-D
+    /// convolution (cross-correlation, as Keras) over the length axis.
+    Conv1d(Conv1dGeometry),
+    /// (dy [batch, out_len, out], kernel) -> dx [batch, length, in].
+    Conv1dBackwardData(Conv1dGeometry),
+    /// (x, dy) -> dkernel [taps, in, out].
+    Conv1dBackwardFilter(Conv1dGeometry),
     /// Class indices (stored as f32) to one-hot rows.
     OneHot {
         depth: usize,

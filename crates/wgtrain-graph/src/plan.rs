@@ -28,6 +28,14 @@ pub struct Update {
     pub grad: NodeId,
 }
 
+/// After the optimizer has run, set `param` to the value node `value` computed in this run
+/// (state such as moving statistics).
+#[derive(Clone, Copy, Debug)]
+pub struct Assign {
+    pub param: ParamId,
+    pub value: NodeId,
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub graph: Graph,
@@ -39,6 +47,8 @@ pub struct Plan {
     pub outputs: PlanOutputs,
     pub updates: Vec<Update>,
     pub optimizer: Option<OptimizerSpec>,
+    /// State updates, applied after the optimizer in the same run.
+    pub assigns: Vec<Assign>,
     /// Every parameter the plan reads, with its shape.
     pub params: Vec<(ParamId, Shape)>,
 }
@@ -50,11 +60,33 @@ impl Plan {
         updates: Vec<Update>,
         optimizer: Option<OptimizerSpec>,
     ) -> Plan {
+        Self::with_state(graph, outputs, updates, optimizer, Vec::new())
+    }
+
+    /// The same plan with state updates after the optimizer.
+    pub fn with_assigns(self, assigns: Vec<Assign>) -> Plan {
+        Self::with_state(
+            self.graph,
+            self.outputs,
+            self.updates,
+            self.optimizer,
+            assigns,
+        )
+    }
+
+    fn with_state(
+        graph: Graph,
+        outputs: PlanOutputs,
+        updates: Vec<Update>,
+        optimizer: Option<OptimizerSpec>,
+        assigns: Vec<Assign>,
+    ) -> Plan {
         let n = graph.nodes.len();
         let mut roots: Vec<NodeId> = outputs.loss.into_iter().collect();
         roots.extend(&outputs.metrics);
         roots.extend(&outputs.predictions);
         roots.extend(updates.iter().map(|u| u.grad));
+        roots.extend(assigns.iter().map(|a| a.value));
 
         let mut live = vec![false; n];
         for r in &roots {
@@ -111,6 +143,7 @@ impl Plan {
             outputs,
             updates,
             optimizer,
+            assigns,
             params,
         }
     }
@@ -137,6 +170,7 @@ impl Plan {
         roots.extend(&self.outputs.metrics);
         roots.extend(&self.outputs.predictions);
         roots.extend(self.updates.iter().map(|u| u.grad));
+        roots.extend(self.assigns.iter().map(|a| a.value));
         roots
     }
 }

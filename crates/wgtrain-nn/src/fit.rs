@@ -1,6 +1,8 @@
-//! fit, evaluate and predict: feeding batches to compiled plans and reading results back.
+//! fit, evaluate and predict: loops over batches of host arrays, on top of the compiled plans.
 
 use crate::array::Array;
+use crate::batch::{Batcher, Rows};
+use crate::callback::{Callback, Control, Logs};
 use crate::history::History;
 use crate::init::uniform_stream;
 use crate::model::{Model, PlanKind};
@@ -9,9 +11,6 @@ use crate::tally::Tally;
 use anyhow::{bail, Result};
 use std::time::Instant;
 use wgtrain_graph::{Shape, StepArgs};
-
-/// Most arrays (inputs plus targets) one step takes.
-const MAX_ARRAYS: usize = 8;
 
 /// Where validation data comes from.
 #[derive(Clone, Copy, Default)]
@@ -52,87 +51,20 @@ impl Default for FitConfig<'_> {
     }
 }
 
-/// A view of arrays restricted to a range of samples.
-#[derive(Clone, Copy)]
-struct Rows<'a> {
-    arrays: &'a [&'a Array],
-    start: usize,
-}
-
-fn check_arrays(what: &str, arrays: &[&Array], expected: usize) -> Result<usize> {
-    if arrays.len() != expected {
-        bail!(
-            "the model takes {expected} {what} arrays, got {}",
-            arrays.len()
-        );
-    }
-    let n = arrays[0].samples();
-    for (i, a) in arrays.iter().enumerate() {
-        if a.samples() != n {
-            bail!(
-                "{what} array {i} has {} samples but array 0 has {n}; every array needs the same number of samples",
-                a.samples()
-            );
-        }
-    }
-    Ok(n)
-}
-
-/// Host buffers for one batch of every array, allocated once per call.
-struct Batcher {
-    buffers: Vec<Vec<f32>>,
-}
-
-impl Batcher {
-    fn new(arrays: &[&Array], batch: usize) -> Self {
-        Self {
-            buffers: arrays
-                .iter()
-                .map(|a| vec![0.0; a.row_len() * batch])
-                .collect(),
-        }
-    }
-
-    /// Gathers samples `order[..]` (indices into `rows`) into the buffers.
-    fn fill(&mut self, rows: &Rows, order: &[usize]) {
-        for (buf, a) in self.buffers.iter_mut().zip(rows.arrays) {
-            let w = a.row_len();
-            for (j, &i) in order.iter().enumerate() {
-                buf[j * w..(j + 1) * w].copy_from_slice(a.row(rows.start + i));
-            }
-        }
-    }
-}
-
 impl Model {
-    fn check_inputs(&self, x: &[&Array]) -> Result<usize> {
-        let n = check_arrays("input", x, self.inputs.len())?;
-        for (i, (a, t)) in x.iter().zip(&self.inputs).enumerate() {
-            if a.sample_shape() != t.shape {
-                bail!(
-                    "input {i} has samples of shape {} but the model expects {}",
-                    a.sample_shape(),
-                    t.shape
-                );
-            }
-        }
-        Ok(n)
-    }
-
-    fn check_data(&self, x: &[&Array], y: &[&Array]) -> Result<usize> {
-        let n = self.check_inputs(x)?;
-        let ny = check_arrays("target", y, self.outputs.len())?;
-        if n != ny {
-            bail!("the inputs have {n} samples but the targets have {ny}");
-        }
-        if x.len() + y.len() > MAX_ARRAYS {
-            bail!("at most {MAX_ARRAYS} input and target arrays are supported");
-        }
-        Ok(n)
-    }
-
     /// Trains the model, like Keras' `fit`. Every sample is used: the last batch may be smaller.
     pub fn fit(&mut self, x: &[&Array], y: &[&Array], cfg: &FitConfig) -> Result<History> {
+        self.fit_with_callbacks(x, y, cfg, &mut [])
+    }
+
+    /// `fit` with callbacks, like Keras' `fit(..., callbacks=[...])`.
+    pub fn fit_with_callbacks(
+        &mut self,
+        x: &[&Array],
+        y: &[&Array],
+        cfg: &FitConfig,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
         self.require_compiled()?;
         let n = self.check_data(x, y)?;
         if cfg.batch_size == 0 {
@@ -176,53 +108,63 @@ impl Model {
         let mut order: Vec<usize> = (0..train_len).collect();
         let mut history = History::default();
         let names = self.metric_names();
-        let labelled = |means: &mut dyn Iterator<Item = f32>| -> Vec<(String, f32)> {
+        let labelled = |means: &mut dyn Iterator<Item = f32>| -> Logs {
             std::iter::once("loss".to_string())
                 .chain(names.iter().cloned())
                 .zip(means)
                 .collect()
         };
+        let mut stop = false;
         let mut global_step = 0usize;
+        let mut last_logs = Logs::new();
+        macro_rules! hook {
+            ($cb:ident => $call:expr) => {
+                for $cb in callbacks.iter_mut() {
+                    let mut ctl = Control {
+                        model: &mut *self,
+                        stop: &mut stop,
+                    };
+                    let ctl = &mut ctl;
+                    $call(ctl)?;
+                }
+            };
+        }
+        hook!(cb => |ctl| cb.on_train_begin(ctl));
 
-        'epochs: for epoch in 0..cfg.epochs {
+        for epoch in 0..cfg.epochs {
+            if stop {
+                break;
+            }
+            hook!(cb => |ctl| cb.on_epoch_begin(epoch, ctl));
             if cfg.shuffle {
                 shuffle(&mut order, seed, epoch as u32);
             }
             let progress = EpochProgress::new(epoch, cfg.epochs, steps, cfg.verbose);
             let start = Instant::now();
-            let rt = self.runtime.as_mut().expect("compiled");
-            let mut tally = Tally::start(rt.backend.as_mut(), 1 + names.len())?;
+            let mut tally = Tally::start(self.runtime_mut()?.backend.as_mut(), 1 + names.len())?;
             let at_step = |s: usize| format!("epoch {} step {s}", epoch + 1);
             let mut steps_done = 0;
             for s in 0..steps {
-                if cfg.max_steps.is_some_and(|m| global_step >= m) {
+                if stop || cfg.max_steps.is_some_and(|m| global_step >= m) {
                     break;
                 }
+                hook!(cb => |ctl| cb.on_train_batch_begin(s, ctl));
                 let step_start = Instant::now();
                 let lo = s * batch;
                 let hi = (lo + batch).min(train_len);
                 let plan = if hi - lo == batch {
                     &full
                 } else {
-                    tail.as_ref().expect("a tail plan")
+                    tail.as_ref()
+                        .expect("a tail plan exists when a batch is short")
                 };
                 batcher.fill(&rows, &order[lo..hi]);
-                let mut inputs: [&[f32]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
-                for (k, b) in batcher.buffers.iter().enumerate() {
-                    let w = xy[k].row_len();
-                    inputs[k] = &b[..(hi - lo) * w];
-                }
-                let rt = self.runtime.as_mut().expect("compiled");
-                let optimizer = rt.clock.tick(&rt.config.optimizer, rt.learning_rate);
-                let args = StepArgs {
-                    seed,
-                    step: rt.clock.step,
-                    optimizer,
-                };
-                rt.backend.run(plan.id, &inputs[..xy.len()], &args)?;
+                let feeds = batcher.feeds();
+                self.queue_train_step(plan.id, &feeds[..batcher.count()], seed)?;
                 tally.ran(hi - lo);
                 // The previous step's values: the device already has this step queued.
-                tally.collect(rt.backend.as_mut(), true, Some(&mut history.step_loss))?;
+                let backend = self.runtime_mut()?.backend.as_mut();
+                tally.collect(backend, true, Some(&mut history.step_loss))?;
                 tally.check_finite(at_step)?;
                 history
                     .step_seconds
@@ -230,9 +172,13 @@ impl Model {
                 global_step += 1;
                 steps_done += 1;
                 progress.step(steps_done, || format_metrics(&labelled(&mut tally.means())));
+                if !callbacks.is_empty() {
+                    let logs = labelled(&mut tally.means());
+                    hook!(cb => |ctl| cb.on_train_batch_end(s, &logs, ctl));
+                }
             }
-            let rt = self.runtime.as_mut().expect("compiled");
-            tally.collect(rt.backend.as_mut(), false, Some(&mut history.step_loss))?;
+            let backend = self.runtime_mut()?.backend.as_mut();
+            tally.collect(backend, false, Some(&mut history.step_loss))?;
             tally.check_finite(at_step)?;
             if steps_done == 0 {
                 break;
@@ -243,24 +189,22 @@ impl Model {
                 let vals = self.evaluate_rows(vx, vy, vstart, vlen, cfg.batch_size)?;
                 line.extend(vals.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
             }
+            hook!(cb => |ctl| cb.on_epoch_end(epoch, &mut line, ctl));
             for (k, v) in &line {
                 history.push(k, *v);
             }
             progress.finish(steps_done, &line);
+            last_logs = line;
             if cfg.max_steps.is_some_and(|m| global_step >= m) {
-                break 'epochs;
+                break;
             }
         }
+        hook!(cb => |ctl| cb.on_train_end(&last_logs, ctl));
         Ok(history)
     }
 
     /// Loss and metrics over the given data, like Keras' `evaluate`.
-    pub fn evaluate(
-        &mut self,
-        x: &[&Array],
-        y: &[&Array],
-        batch_size: usize,
-    ) -> Result<Vec<(String, f32)>> {
+    pub fn evaluate(&mut self, x: &[&Array], y: &[&Array], batch_size: usize) -> Result<Logs> {
         self.require_compiled()?;
         let n = self.check_data(x, y)?;
         self.evaluate_rows(x, y, 0, n, batch_size)
@@ -273,7 +217,7 @@ impl Model {
         start: usize,
         len: usize,
         batch_size: usize,
-    ) -> Result<Vec<(String, f32)>> {
+    ) -> Result<Logs> {
         let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
         let mut xy: Vec<&Array> = x.to_vec();
         xy.extend_from_slice(y);
@@ -282,25 +226,19 @@ impl Model {
         let batch = batch_size.max(1).min(len.max(1));
         let mut batcher = Batcher::new(&xy, batch);
         let order: Vec<usize> = (0..len).collect();
-        let rt = self.runtime.as_mut().expect("compiled");
-        let mut tally = Tally::start(rt.backend.as_mut(), 1 + names.len())?;
+        let mut tally = Tally::start(self.runtime_mut()?.backend.as_mut(), 1 + names.len())?;
         for lo in (0..len).step_by(batch) {
             let hi = (lo + batch).min(len);
             let plan = self.plan(PlanKind::Evaluate, hi - lo, &targets)?;
             batcher.fill(&rows, &order[lo..hi]);
-            let inputs: Vec<&[f32]> = batcher
-                .buffers
-                .iter()
-                .zip(&xy)
-                .map(|(b, a)| &b[..(hi - lo) * a.row_len()])
-                .collect();
-            let rt = self.runtime.as_mut().expect("compiled");
-            rt.backend.run(plan.id, &inputs, &StepArgs::default())?;
+            let feeds = batcher.feeds();
+            let rt = self.runtime_mut()?;
+            rt.backend
+                .run(plan.id, &feeds[..batcher.count()], &StepArgs::default())?;
             tally.ran(hi - lo);
             tally.collect(rt.backend.as_mut(), true, None)?;
         }
-        let rt = self.runtime.as_mut().expect("compiled");
-        tally.collect(rt.backend.as_mut(), false, None)?;
+        tally.collect(self.runtime_mut()?.backend.as_mut(), false, None)?;
         Ok(std::iter::once("loss".to_string())
             .chain(names)
             .zip(tally.means())
@@ -318,34 +256,30 @@ impl Model {
         let batch = batch_size.max(1).min(n.max(1));
         let mut batcher = Batcher::new(x, batch);
         let order: Vec<usize> = (0..n).collect();
-        let mut outs: Vec<Vec<f32>> = self
-            .outputs
+        let shapes: Vec<Shape> = self.outputs.iter().map(|t| t.shape.clone()).collect();
+        let mut outs: Vec<Vec<f32>> = shapes
             .iter()
-            .map(|t| Vec::with_capacity(n * t.shape.numel()))
+            .map(|s| Vec::with_capacity(n * s.numel()))
             .collect();
         for lo in (0..n).step_by(batch) {
             let hi = (lo + batch).min(n);
             let plan = self.plan(PlanKind::Predict, hi - lo, &[])?;
             batcher.fill(&rows, &order[lo..hi]);
-            let inputs: Vec<&[f32]> = batcher
-                .buffers
-                .iter()
-                .zip(x)
-                .map(|(b, a)| &b[..(hi - lo) * a.row_len()])
-                .collect();
-            let rt = self.runtime.as_mut().expect("compiled");
-            rt.backend.run(plan.id, &inputs, &StepArgs::default())?;
-            for ((out, node), t) in outs.iter_mut().zip(&plan.predictions).zip(&self.outputs) {
+            let feeds = batcher.feeds();
+            let rt = self.runtime_mut()?;
+            rt.backend
+                .run(plan.id, &feeds[..batcher.count()], &StepArgs::default())?;
+            for ((out, node), s) in outs.iter_mut().zip(&plan.predictions).zip(&shapes) {
                 let start = out.len();
-                out.resize(start + (hi - lo) * t.shape.numel(), 0.0);
+                out.resize(start + (hi - lo) * s.numel(), 0.0);
                 rt.backend.read(plan.id, *node, &mut out[start..])?;
             }
         }
         outs.into_iter()
-            .zip(&self.outputs)
-            .map(|(data, t)| {
+            .zip(&shapes)
+            .map(|(data, s)| {
                 let mut shape = vec![n];
-                shape.extend(&t.shape.0);
+                shape.extend(&s.0);
                 Array::new(shape, data)
             })
             .collect()

@@ -2,6 +2,8 @@
 //! metrics, the fit loop, progress output, summaries and checkpoints.
 
 pub mod array;
+mod batch;
+pub mod callback;
 pub mod checkpoint;
 pub mod fit;
 pub mod history;
@@ -12,18 +14,25 @@ pub mod loss;
 pub mod model;
 pub mod progress;
 pub mod sequential;
+mod step;
 pub mod summary;
 pub mod tally;
 pub mod tensor;
 
-pub use array::Array;
+pub use array::{Array, Values};
+pub use callback::{log_value, Callback, Control, Logs};
 pub use fit::{FitConfig, Validation};
 pub use history::History;
 pub use init::{set_random_seed, Initializer};
 pub use layer::{BuildCtx, CallCtx, Layer, LayerExt, LayerHandle, Weight};
-pub use layers::{Activation, Dense, Dropout, Flatten, Softmax};
+pub use layers::{
+    Activation, ActivationKind, Add, Average, AveragePooling1D, Concatenate, Conv1D, Dense,
+    Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, MaxPooling1D,
+    Maximum, Minimum, Multiply, Softmax, Subtract,
+};
 pub use loss::Loss;
 pub use model::{CompileConfig, Model};
 pub use sequential::Sequential;
 pub use tensor::{Input, Tensor};
 pub use wgtrain_graph::OptimizerSpec as Optimizer;
+pub use wgtrain_graph::{DType, Padding};

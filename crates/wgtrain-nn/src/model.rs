@@ -11,8 +11,8 @@ use std::rc::Rc;
 use wgtrain_cpu::CpuBackend;
 use wgtrain_graph::optim::OptimizerClock;
 use wgtrain_graph::{
-    gradients, Backend, Graph, NodeId, OptimizerSpec, ParamId, Plan, PlanId, PlanOutputs, Shape,
-    Update,
+    gradients, Assign, Backend, Graph, NodeId, OptimizerSpec, ParamId, Plan, PlanId, PlanOutputs,
+    Shape, Update,
 };
 
 /// How a model is trained: the optimizer, one loss per output (or one for all), loss weights.
@@ -76,7 +76,12 @@ pub struct Model {
 pub(crate) struct Traced {
     pub graph: Graph,
     pub outputs: Vec<NodeId>,
+    /// Trainable weights read by the graph.
     pub params: Vec<(ParamId, NodeId)>,
+    /// State updates: weight, new value.
+    pub assigns: Vec<(ParamId, NodeId)>,
+    /// Fed int32 inputs that index tables: (input index, table rows, layer name).
+    pub id_bounds: Vec<(usize, usize, String)>,
 }
 
 fn tensor_key(t: &Tensor) -> (usize, usize) {
@@ -112,8 +117,8 @@ impl Model {
         let mut weights = Vec::new();
         for l in &layers {
             let slot = l.inner.borrow();
-            for w in slot.layer.weights() {
-                weights.push((slot.layer.name().to_string(), w.clone()));
+            for w in &slot.weights {
+                weights.push((slot.name.clone(), w.clone()));
             }
         }
         let seed = global_seed();
@@ -154,6 +159,15 @@ impl Model {
     /// Total number of weight values.
     pub fn count_params(&self) -> usize {
         self.weights.iter().map(|(_, w)| w.shape.numel()).sum()
+    }
+
+    /// Number of trainable weight values.
+    pub fn count_trainable_params(&self) -> usize {
+        self.weights
+            .iter()
+            .filter(|(_, w)| w.trainable)
+            .map(|(_, w)| w.shape.numel())
+            .sum()
     }
 
     /// Prepares training on the CPU backend.
@@ -257,31 +271,55 @@ impl Model {
     pub(crate) fn trace(&self, batch: usize, training: bool) -> Result<Traced> {
         let mut graph = Graph::new();
         let mut values: HashMap<(usize, usize), NodeId> = HashMap::new();
+        let mut masks: HashMap<(usize, usize), Option<NodeId>> = HashMap::new();
         for t in &self.inputs {
-            values.insert(tensor_key(t), graph.input(with_batch_n(&t.shape, batch)));
+            let node = graph.typed_input(with_batch_n(&t.shape, batch), t.dtype);
+            values.insert(tensor_key(t), node);
+            masks.insert(tensor_key(t), None);
         }
         let mut ids = self.param_ids.clone();
         let mut ctx = CallCtx::new(&mut graph, training, &mut ids);
         for call in &self.calls {
             let ins: Vec<NodeId> = call.inputs.iter().map(|t| values[&tensor_key(t)]).collect();
+            let in_masks: Vec<Option<NodeId>> =
+                call.inputs.iter().map(|t| masks[&tensor_key(t)]).collect();
             let slot = call.layer.inner.borrow();
-            let outs = slot.layer.call(&mut ctx, &ins).with_context(|| {
-                format!(
-                    "layer '{}' ({})",
-                    slot.layer.name(),
-                    slot.layer.class_name()
-                )
-            })?;
+            ctx.masks = in_masks.clone();
+            ctx.layer_name = slot.name.clone();
+            let outs = slot
+                .layer
+                .call(&mut ctx, &ins)
+                .and_then(|outs| {
+                    let m = slot.layer.compute_mask(&mut ctx, &ins, &in_masks)?;
+                    Ok((outs, m))
+                })
+                .with_context(|| slot.describe())?;
+            let (outs, out_mask) = outs;
             for (index, n) in outs.into_iter().enumerate() {
                 values.insert((call.id, index), n);
+                masks.insert((call.id, index), out_mask);
             }
         }
         let mut params: Vec<(ParamId, NodeId)> = ctx
             .param_nodes
             .iter()
+            .filter(|(uid, _)| self.is_trainable(**uid))
             .map(|(uid, n)| (self.param_ids[uid], *n))
             .collect();
         params.sort();
+        let assigns = ctx
+            .assigns
+            .iter()
+            .map(|(uid, n)| (self.param_ids[uid], *n))
+            .collect();
+        let id_bounds = ctx
+            .id_bounds
+            .iter()
+            .filter_map(|b| match ctx.graph.node(b.ids).op {
+                wgtrain_graph::Op::Input { index } => Some((index, b.rows, b.layer.clone())),
+                _ => None,
+            })
+            .collect();
         let outputs = self
             .outputs
             .iter()
@@ -291,7 +329,28 @@ impl Model {
             graph,
             outputs,
             params,
+            assigns,
+            id_bounds,
         })
+    }
+
+    /// The fed int32 inputs that index tables, with the table sizes and layer names.
+    pub(crate) fn id_bounds(&self) -> Result<Vec<(usize, usize, String)>> {
+        if !self
+            .inputs
+            .iter()
+            .any(|t| t.dtype == wgtrain_graph::DType::I32)
+        {
+            return Ok(Vec::new());
+        }
+        Ok(self.trace(1, false)?.id_bounds)
+    }
+
+    fn is_trainable(&self, uid: u64) -> bool {
+        self.weights
+            .iter()
+            .find(|(_, w)| w.uid == uid)
+            .is_none_or(|(_, w)| w.trainable)
     }
 
     /// The compiled plan of `kind` for `batch` samples, compiling it on first use.
@@ -302,11 +361,11 @@ impl Model {
         targets: &[Shape],
     ) -> Result<PlanHandle> {
         let key = (kind, batch, targets.to_vec());
-        if let Some(h) = self.runtime().plans.get(&key) {
+        if let Some(h) = self.runtime()?.plans.get(&key) {
             return Ok(h.clone());
         }
         let traced = self.trace(batch, kind == PlanKind::Train)?;
-        let rt = self.runtime.as_mut().expect("compiled");
+        let rt = self.runtime_mut()?;
         let plan = build_plan(traced, kind, batch, targets, &rt.config)?;
         let predictions = plan.outputs.predictions.clone();
         let handle = PlanHandle {
@@ -317,22 +376,23 @@ impl Model {
         Ok(handle)
     }
 
-    pub(crate) fn runtime(&self) -> &Runtime {
-        self.runtime
-            .as_ref()
-            .expect("the model is compiled before it trains")
+    pub(crate) fn runtime(&self) -> Result<&Runtime> {
+        self.runtime.as_ref().ok_or_else(not_compiled)
+    }
+
+    pub(crate) fn runtime_mut(&mut self) -> Result<&mut Runtime> {
+        self.runtime.as_mut().ok_or_else(not_compiled)
     }
 
     pub(crate) fn require_compiled(&self) -> Result<()> {
-        if self.runtime.is_none() {
-            bail!("the model must be compiled first: call model.compile(...)");
-        }
-        Ok(())
+        self.runtime().map(|_| ())
     }
 
     /// Names of the metrics a train or evaluate plan reports, after "loss".
     pub(crate) fn metric_names(&self) -> Vec<String> {
-        let rt = self.runtime();
+        let Ok(rt) = self.runtime() else {
+            return Vec::new();
+        };
         if !rt.config.accuracy {
             return Vec::new();
         }
@@ -358,8 +418,12 @@ impl Model {
     /// The planned peak memory of the training step for `batch` samples, in bytes.
     pub fn planned_peak_bytes(&mut self, batch: usize, targets: &[Shape]) -> Result<usize> {
         let h = self.plan(PlanKind::Train, batch, targets)?;
-        Ok(self.runtime().backend.plan(h.id).peak_bytes())
+        Ok(self.runtime()?.backend.plan(h.id).peak_bytes())
     }
+}
+
+fn not_compiled() -> anyhow::Error {
+    anyhow!("the model must be compiled first: call model.compile(...)")
 }
 
 fn build_plan(
@@ -373,6 +437,8 @@ fn build_plan(
         mut graph,
         outputs,
         params,
+        assigns,
+        ..
     } = traced;
     if kind == PlanKind::Predict {
         let plan = Plan::new(
@@ -435,7 +501,7 @@ fn build_plan(
     } else {
         None
     };
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         graph,
         PlanOutputs {
             loss: Some(loss),
@@ -445,6 +511,14 @@ fn build_plan(
         updates,
         optimizer,
     );
+    if kind == PlanKind::Train && !assigns.is_empty() {
+        plan = plan.with_assigns(
+            assigns
+                .into_iter()
+                .map(|(param, value)| Assign { param, value })
+                .collect(),
+        );
+    }
     Ok(plan)
 }
 

@@ -13,7 +13,11 @@ pub struct Sequential {
 impl Sequential {
     /// A stack taking samples of `input_shape` (without the batch axis).
     pub fn new(input_shape: impl Into<Shape>) -> Self {
-        let input = Input::new(input_shape);
+        Self::from_input(Input::new(input_shape))
+    }
+
+    /// A stack starting from the given input, e.g. `Input::typed([100], DType::I32)`.
+    pub fn from_input(input: Tensor) -> Self {
         Self {
             output: input.clone(),
             input,

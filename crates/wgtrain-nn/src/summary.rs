@@ -47,12 +47,12 @@ impl Model {
             }
             shown.push(call.layer.clone());
             let slot = call.layer.inner.borrow();
-            let params: usize = slot.layer.weights().iter().map(|w| w.shape.numel()).sum();
+            let params: usize = slot.weights.iter().map(|w| w.shape.numel()).sum();
             let out = self
                 .output_shape_of(call.id)
                 .unwrap_or_else(|| "?".to_string());
             rows.push((
-                format!("{} ({})", slot.layer.name(), slot.layer.class_name()),
+                format!("{} ({})", slot.name, slot.layer.class_name()),
                 out,
                 params,
             ));
@@ -95,12 +95,17 @@ impl Model {
         s += &line("└", "┴", "┘", "─");
         let total = self.count_params();
         s += &format!(" Total params: {} ({})\n", thousands(total), bytes(total));
+        let trainable = self.count_trainable_params();
         s += &format!(
             " Trainable params: {} ({})\n",
-            thousands(total),
-            bytes(total)
+            thousands(trainable),
+            bytes(trainable)
         );
-        s += &format!(" Non-trainable params: 0 ({})\n", bytes(0));
+        s += &format!(
+            " Non-trainable params: {} ({})\n",
+            thousands(total - trainable),
+            bytes(total - trainable)
+        );
         s
     }
 

@@ -45,6 +45,11 @@ pub fn binary(
         BinaryOp::Mul => zip_with(a, sa, b, sb, out, so, |a, b| a * b),
         BinaryOp::Div => zip_with(a, sa, b, sb, out, so, |a, b| a / b),
         BinaryOp::Equal => zip_with(a, sa, b, sb, out, so, |a, b| if a == b { 1.0 } else { 0.0 }),
+        BinaryOp::GreaterEqual => {
+            zip_with(a, sa, b, sb, out, so, |a, b| if a >= b { 1.0 } else { 0.0 })
+        }
+        BinaryOp::Maximum => zip_with(a, sa, b, sb, out, so, f32::max),
+        BinaryOp::Minimum => zip_with(a, sa, b, sb, out, so, f32::min),
     }
 }
 

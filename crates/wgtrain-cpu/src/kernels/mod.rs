@@ -1,6 +1,8 @@
 //! CPU kernels, one file per op family. Each works on slices the executor hands it; none allocates.
 
+pub mod conv;
 pub mod elementwise;
+pub mod gather;
 pub mod layout;
 pub mod loss;
 pub mod matmul;

@@ -81,6 +81,9 @@ pub(super) fn binary_wgsl(op: BinaryOp, x: &str, y: &str) -> String {
         BinaryOp::Mul => format!("{x} * {y}"),
         BinaryOp::Div => format!("{x} / {y}"),
         BinaryOp::Equal => format!("select(0.0, 1.0, {x} == {y})"),
+        BinaryOp::GreaterEqual => format!("select(0.0, 1.0, {x} >= {y})"),
+        BinaryOp::Maximum => format!("max({x}, {y})"),
+        BinaryOp::Minimum => format!("min({x}, {y})"),
     }
 }
 
@@ -88,21 +91,26 @@ pub(super) fn binary_wgsl(op: BinaryOp, x: &str, y: &str) -> String {
 pub(super) fn lower_group(plan: &Plan, group: &Group, out: Buf) -> R<Vec<Dispatch>> {
     let graph = &plan.graph;
     let root = *group.members.last().expect("a group has a root");
+    // Values are named by position (leaf k is v{k}, member k is t{k}), never by node id, so
+    // identical chains render identical text and share one pipeline.
     let name = |x: NodeId| match group.leaves.iter().position(|l| *l == x) {
         Some(k) => format!("v{k}"),
-        None => format!("t{}", x.0),
+        None => {
+            let k = group.members.iter().position(|m| *m == x).unwrap_or(0);
+            format!("t{k}")
+        }
     };
     let mut body = String::new();
-    for &m in &group.members {
+    for (k, &m) in group.members.iter().enumerate() {
         let node = graph.node(m);
         let expr = match node.op {
             Op::Unary(op) => unary_wgsl(op, &name(node.inputs[0])),
             Op::Binary(op) => binary_wgsl(op, &name(node.inputs[0]), &name(node.inputs[1])),
             _ => return Err(format!("{} is not elementwise", node.op.name())),
         };
-        body += &format!("let t{} = {expr};\n", m.0);
+        body += &format!("let t{k} = {expr};\n");
     }
-    body += &format!("let r = t{};", root.0);
+    body += &format!("let r = t{};", group.members.len() - 1);
     fused_kernel(plan, graph.shape(root), &group.leaves, body, out)
 }
 

@@ -296,6 +296,12 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
                 .f(1.0 / (1.0 - rate)),
             per_element(n.div_ceil(8), 64)?,
         ),
+        Op::Cast { .. }
+        | Op::Gather
+        | Op::ScatterAddRows { .. }
+        | Op::Conv1d(_)
+        | Op::Conv1dBackwardData(_)
+        | Op::Conv1dBackwardFilter(_) => Err(format!("{} has no GPU kernel yet", node.op.name())),
         Op::OneHot { depth } => one(
             Kernel::new(Family::Layout, "one_hot"),
             vec![(1, input(0)), (2, out)],

@@ -1,4 +1,4 @@
-use crate::layer::{unique_name, CallCtx, Layer};
+use crate::layer::{CallCtx, Layer};
 use anyhow::{bail, Result};
 use serde_json::json;
 use wgtrain_graph::{Graph, NodeId};
@@ -50,16 +50,12 @@ impl ActivationKind {
 
 /// Applies an activation function, like `keras.layers.Activation`.
 pub struct Activation {
-    name: String,
     kind: ActivationKind,
 }
 
 impl Activation {
     pub fn new(kind: ActivationKind) -> Self {
-        Self {
-            name: unique_name("activation"),
-            kind,
-        }
+        Self { kind }
     }
     /// By Keras name ("relu", "softmax", ...).
     pub fn named(activation: &str) -> Result<Self> {
@@ -68,9 +64,6 @@ impl Activation {
 }
 
 impl Layer for Activation {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn class_name(&self) -> &str {
         "Activation"
     }
@@ -78,28 +71,21 @@ impl Layer for Activation {
         Ok(vec![self.kind.apply(ctx.graph, inputs[0])?])
     }
     fn config(&self) -> serde_json::Value {
-        json!({"name": self.name, "activation": self.kind.name()})
+        json!({"activation": self.kind.name()})
     }
 }
 
 /// Softmax over the last axis, like `keras.layers.Softmax`.
-pub struct Softmax {
-    name: String,
-}
+pub struct Softmax {}
 
 impl Softmax {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Self {
-            name: unique_name("softmax"),
-        }
+        Self {}
     }
 }
 
 impl Layer for Softmax {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn class_name(&self) -> &str {
         "Softmax"
     }
@@ -107,6 +93,6 @@ impl Layer for Softmax {
         Ok(vec![ctx.graph.softmax(inputs[0], -1)?])
     }
     fn config(&self) -> serde_json::Value {
-        json!({"name": self.name, "axis": -1})
+        json!({"axis": -1})
     }
 }

@@ -1,13 +1,12 @@
 use super::ActivationKind;
 use crate::init::Initializer;
-use crate::layer::{unique_name, BuildCtx, CallCtx, Layer, Weight};
+use crate::layer::{BuildCtx, CallCtx, Layer, Weight};
 use anyhow::{bail, Result};
 use serde_json::json;
 use wgtrain_graph::{NodeId, Shape};
 
 /// `activation(x @ kernel + bias)` over the last axis, like `keras.layers.Dense`.
 pub struct Dense {
-    name: String,
     units: usize,
     activation: ActivationKind,
     use_bias: bool,
@@ -18,7 +17,6 @@ pub struct Dense {
 impl Dense {
     pub fn new(units: usize) -> Self {
         Self {
-            name: unique_name("dense"),
             units,
             activation: ActivationKind::Linear,
             use_bias: true,
@@ -34,16 +32,9 @@ impl Dense {
         self.use_bias = use_bias;
         self
     }
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
 }
 
 impl Layer for Dense {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn class_name(&self) -> &str {
         "Dense"
     }
@@ -60,10 +51,9 @@ impl Layer for Dense {
         Ok(())
     }
     fn call(&self, ctx: &mut CallCtx, inputs: &[NodeId]) -> Result<Vec<NodeId>> {
-        let kernel = self
-            .kernel
-            .as_ref()
-            .expect("Dense is built before it is called");
+        let Some(kernel) = self.kernel.as_ref() else {
+            bail!("Dense is called before it is built");
+        };
         let w = ctx.weight(kernel);
         let mut y = ctx.graph.matmul(inputs[0], w)?;
         if let Some(bias) = &self.bias {
@@ -72,12 +62,11 @@ impl Layer for Dense {
         }
         Ok(vec![self.activation.apply(ctx.graph, y)?])
     }
-    fn weights(&self) -> Vec<&Weight> {
-        self.kernel.iter().chain(self.bias.iter()).collect()
+    fn supports_masking(&self) -> bool {
+        true
     }
     fn config(&self) -> serde_json::Value {
         json!({
-            "name": self.name,
             "units": self.units,
             "activation": self.activation.name(),
             "use_bias": self.use_bias,

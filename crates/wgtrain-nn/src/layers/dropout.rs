@@ -1,27 +1,20 @@
-use crate::layer::{unique_name, CallCtx, Layer};
+use crate::layer::{CallCtx, Layer};
 use anyhow::{bail, Result};
 use serde_json::json;
 use wgtrain_graph::NodeId;
 
 /// Inverted dropout during training, identity otherwise, like `keras.layers.Dropout`.
 pub struct Dropout {
-    name: String,
     rate: f32,
 }
 
 impl Dropout {
     pub fn new(rate: f32) -> Self {
-        Self {
-            name: unique_name("dropout"),
-            rate,
-        }
+        Self { rate }
     }
 }
 
 impl Layer for Dropout {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn class_name(&self) -> &str {
         "Dropout"
     }
@@ -35,7 +28,10 @@ impl Layer for Dropout {
         }
         Ok(vec![ctx.graph.dropout(inputs[0], self.rate, key)?])
     }
+    fn supports_masking(&self) -> bool {
+        true
+    }
     fn config(&self) -> serde_json::Value {
-        json!({"name": self.name, "rate": self.rate})
+        json!({"rate": self.rate})
     }
 }

@@ -1,26 +1,19 @@
-use crate::layer::{unique_name, CallCtx, Layer};
+use crate::layer::{CallCtx, Layer};
 use anyhow::Result;
 use serde_json::json;
 use wgtrain_graph::NodeId;
 
 /// Flattens every axis but the batch axis, like `keras.layers.Flatten`.
-pub struct Flatten {
-    name: String,
-}
+pub struct Flatten {}
 
 impl Flatten {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Self {
-            name: unique_name("flatten"),
-        }
+        Self {}
     }
 }
 
 impl Layer for Flatten {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn class_name(&self) -> &str {
         "Flatten"
     }
@@ -32,6 +25,6 @@ impl Layer for Flatten {
             .reshape(inputs[0], [batch, s.numel() / batch.max(1)])?])
     }
     fn config(&self) -> serde_json::Value {
-        json!({"name": self.name})
+        json!({})
     }
 }

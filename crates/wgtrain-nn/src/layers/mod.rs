@@ -1,11 +1,23 @@
 //! The built-in layers.
 
 mod activation;
+mod conv1d;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
+mod lambda;
+mod merge;
+mod pooling;
 
 pub use activation::{Activation, ActivationKind, Softmax};
+pub use conv1d::Conv1D;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use lambda::Lambda;
+pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract};
+pub use pooling::{
+    AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, Pooling1D,
+};
