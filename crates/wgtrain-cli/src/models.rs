@@ -1,28 +1,99 @@
-//! The reference models the CLI knows by name.
+//! The reference models the CLI knows by name: how each is built, trained and fed.
 
 #[path = "../../../examples/models/antirectifier.rs"]
 pub mod antirectifier;
+#[path = "../../../examples/models/imdb_fm.rs"]
+pub mod imdb_fm;
 
 use anyhow::{bail, Result};
-use wgtrain::nn::Model;
+use std::path::Path;
+use wgtrain::data::{resolve_imdb_dir, resolve_mnist_dir};
+use wgtrain::nn::{Array, CompileConfig, Loss, Model, Optimizer};
+
+/// Training and validation arrays of a reference workload.
+pub struct Dataset {
+    pub x_train: Array,
+    pub y_train: Array,
+    pub x_test: Array,
+    pub y_test: Array,
+}
 
 pub struct Known {
     pub name: &'static str,
     pub about: &'static str,
     build: fn() -> Result<Model>,
+    pub optimizer: fn() -> Optimizer,
+    pub loss: Loss,
+    pub epochs: usize,
+    pub batch_size: usize,
+    load: fn(Option<&Path>) -> Result<Dataset>,
 }
 
 impl Known {
     pub fn build(&self) -> Result<Model> {
         (self.build)()
     }
+    pub fn compile_config(&self) -> CompileConfig {
+        CompileConfig::new((self.optimizer)(), self.loss)
+    }
+    /// The workload's real data, from `data_dir`, `$WGTRAIN_DATA_DIR` or the download cache.
+    pub fn load(&self, data_dir: Option<&Path>) -> Result<Dataset> {
+        (self.load)(data_dir)
+    }
 }
 
-pub const KNOWN: &[Known] = &[Known {
-    name: "mnist-antirectifier",
-    about: "Antirectifier MLP on MNIST (reference workload 5)",
-    build: antirectifier::build_model,
-}];
+fn mnist(data_dir: Option<&Path>) -> Result<Dataset> {
+    let d = antirectifier::load_data(&resolve_mnist_dir(data_dir)?)?;
+    Ok(Dataset {
+        x_train: d.x_train,
+        y_train: d.y_train,
+        x_test: d.x_test,
+        y_test: d.y_test,
+    })
+}
+
+fn imdb_top_20000(data_dir: Option<&Path>) -> Result<Dataset> {
+    let d = imdb_fm::load_data(&resolve_imdb_dir(data_dir)?, imdb_fm::NUM_WORDS)?;
+    Ok(Dataset {
+        x_train: d.x_train,
+        y_train: d.y_train,
+        x_test: d.x_test,
+        y_test: d.y_test,
+    })
+}
+
+pub const KNOWN: &[Known] = &[
+    Known {
+        name: "mnist-antirectifier",
+        about: "Antirectifier MLP on MNIST (reference workload 5)",
+        build: antirectifier::build_model,
+        optimizer: Optimizer::rmsprop,
+        loss: Loss::CategoricalCrossentropy,
+        epochs: 40,
+        batch_size: 128,
+        load: mnist,
+    },
+    Known {
+        name: "imdb-fm",
+        about: "CNN + Factorization Machine on IMDB reviews (reference workload 4)",
+        build: imdb_fm::build_fm_model,
+        optimizer: Optimizer::adam,
+        loss: Loss::BinaryCrossentropy,
+        epochs: 2,
+        batch_size: 32,
+        load: imdb_top_20000,
+    },
+    Known {
+        name: "imdb-cnn",
+        about: "CNN + Dense(250) on IMDB reviews (workload 4's baseline)",
+        build: imdb_fm::build_cnn_model,
+        optimizer: Optimizer::adam,
+        loss: Loss::BinaryCrossentropy,
+        epochs: 2,
+        batch_size: 32,
+        load: imdb_top_20000,
+    },
+];
 
 pub fn lookup(name: &str) -> Result<&'static Known> {
     match KNOWN.iter().find(|k| k.name == name) {

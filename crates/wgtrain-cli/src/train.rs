@@ -1,19 +1,20 @@
-use crate::models::{self, antirectifier};
+use crate::models;
 use crate::{backend_for, DeviceChoice};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
-use wgtrain::data::resolve_mnist_dir;
-use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
+use wgtrain::nn::{set_random_seed, FitConfig, Validation};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model name, e.g. mnist-antirectifier.
+    /// Model name: mnist-antirectifier, imdb-fm or imdb-cnn.
     model: String,
-    #[arg(long, default_value_t = 40)]
-    epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    /// Epochs (default: the workload's, 40 for MNIST, 2 for IMDB).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size (default: the workload's, 128 for MNIST, 32 for IMDB).
+    #[arg(long)]
+    batch_size: Option<usize>,
     #[arg(long, default_value_t = 1234)]
     seed: u64,
     /// Folder holding the dataset files (else WGTRAIN_DATA_DIR, else the download cache).
@@ -35,18 +36,18 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let known = models::lookup(&a.model)?;
-    let dir = resolve_mnist_dir(a.data_dir.as_deref())?;
-    let data = antirectifier::load_data(&dir)?;
+    let epochs = a.epochs.unwrap_or(known.epochs);
+    let batch_size = a.batch_size.unwrap_or(known.batch_size);
+    let data = known
+        .load(a.data_dir.as_deref())
+        .context("pass the dataset's folder with --data-dir")?;
     set_random_seed(a.seed);
     let mut model = known.build()?;
     model.summary();
     let backend = backend_for(a.device)?;
-    model.compile_on(
-        CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
-        backend,
-    )?;
+    model.compile_on(known.compile_config(), backend)?;
     let peak = model.planned_peak_bytes(
-        a.batch_size.min(data.x_train.samples()),
+        batch_size.min(data.x_train.samples()),
         &[data.y_train.sample_shape()],
     )?;
     println!(
@@ -58,8 +59,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         &[&data.x_train],
         &[&data.y_train],
         &FitConfig {
-            epochs: a.epochs,
-            batch_size: a.batch_size,
+            epochs,
+            batch_size,
             seed: Some(a.seed),
             validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
             max_steps: a.max_steps,

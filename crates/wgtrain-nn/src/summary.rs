@@ -57,7 +57,12 @@ impl Model {
                 params,
             ));
         }
-        let w = [33usize, 24, 15];
+        let widest = rows
+            .iter()
+            .map(|r| r.0.chars().count() + 2)
+            .max()
+            .unwrap_or(0);
+        let w = [widest.max(33), 24, 15];
         let line = |l: &str, m: &str, r: &str, f: &str| {
             format!(
                 "{l}{}{m}{}{m}{}{r}\n",
