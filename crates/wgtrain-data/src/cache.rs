@@ -90,7 +90,7 @@ fn existing_dir(dir: &Path, origin: &str) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-fn env_path(var: &str) -> Option<PathBuf> {
+pub(crate) fn env_path(var: &str) -> Option<PathBuf> {
     env::var_os(var)
         .filter(|value| !value.is_empty())
         .map(PathBuf::from)

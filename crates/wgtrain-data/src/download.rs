@@ -1,4 +1,5 @@
-//! Fetching a file over HTTP into place atomically, after checking it parses as IDX.
+//! Fetching a file over HTTP into place atomically, after checking that it
+//! parses (as IDX for MNIST, or as the caller's check says).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -16,16 +17,23 @@ pub(crate) type Fetch<'a> = &'a dyn Fn(&str, &mut dyn Write) -> Result<()>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Checks that a downloaded file is usable before it is moved into place.
+pub(crate) type Check<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
 /// Downloads `url` to `dest` via a temporary file in the same directory, so
 /// `dest` only ever appears complete and readable by [`read_idx`].
 pub(crate) fn download_verified(url: &str, dest: &Path, fetch: Fetch) -> Result<()> {
+    download_checked(url, dest, fetch, &|path| read_idx(path).map(drop))
+}
+
+/// Downloads `url` to `dest` via a temporary file in the same directory, so
+/// `dest` only ever appears complete and accepted by `check`.
+pub(crate) fn download_checked(url: &str, dest: &Path, fetch: Fetch, check: Check) -> Result<()> {
     let file_name = dest.file_name().unwrap_or_default().to_string_lossy();
     let partial = dest.with_file_name(format!(".{file_name}.{}.part", process::id()));
     let result = fetch_to_file(url, &partial, fetch)
         .and_then(|()| {
-            read_idx(&partial)
-                .map(drop)
-                .with_context(|| format!("downloaded {url}, but it is not valid"))
+            check(&partial).with_context(|| format!("downloaded {url}, but it is not valid"))
         })
         .and_then(|()| {
             fs::rename(&partial, dest)

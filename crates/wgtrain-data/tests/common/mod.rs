@@ -97,3 +97,119 @@ pub fn assert_mentions(err: &anyhow::Error, needles: &[&str]) {
         );
     }
 }
+
+/// The `.npy` bytes (format 1.0) of an array with the given dtype string,
+/// shape and raw little-endian data.
+pub fn npy_bytes(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    npy_with_header(&npy_header(descr, fortran, shape), (1, 0), data)
+}
+
+/// The Python-dict header text numpy writes for these fields.
+pub fn npy_header(descr: &str, fortran: bool, shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let fortran = if fortran { "True" } else { "False" };
+    format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}")
+}
+
+/// `.npy` bytes of the given format version around `header`, padded with
+/// spaces and a newline to a multiple of 64 bytes as numpy does.
+pub fn npy_with_header(header: &str, version: (u8, u8), data: &[u8]) -> Vec<u8> {
+    let len_bytes = if version.0 == 1 { 2 } else { 4 };
+    let prefix = 8 + len_bytes;
+    let mut text = header.to_string();
+    while !(prefix + text.len() + 1).is_multiple_of(64) {
+        text.push(' ');
+    }
+    text.push('\n');
+    let mut bytes = b"\x93NUMPY".to_vec();
+    bytes.extend_from_slice(&[version.0, version.1]);
+    if len_bytes == 2 {
+        bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    } else {
+        bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    }
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// A zip archive holding `(name, bytes)` members, stored or deflated.
+pub fn zip_bytes(members: &[(&str, &[u8])], deflated: bool) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let method = if deflated {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
+    let options = SimpleFileOptions::default().compression_method(method);
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in members {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// A file in tests/fixtures.
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
+}
+
+/// A JSON fixture from tests/fixtures, parsed.
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let path = fixture_path(name);
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read fixture {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// Decodes a hex string from a fixture.
+pub fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A JSON array of integers as `Vec<i64>`.
+pub fn json_i64s(value: &serde_json::Value) -> Vec<i64> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}")))
+        .collect()
+}
+
+/// The real-data directory: `$<env_var>` if set, else `shared/datasets/<name>`
+/// beside the repository. `None` (after saying so) when it is absent, except
+/// under `CI=true`, where a missing dataset fails the test instead.
+pub fn real_data_dir(env_var: &str, name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(env_var)
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/datasets")
+                .join(name)
+        });
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let note = format!(
+        "real {name} data not found at {}; set {env_var} to a folder holding it",
+        dir.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{note} (required when CI=true)");
+    }
+    eprintln!("skipping: {note}");
+    None
+}
