@@ -154,8 +154,12 @@ impl Backend for CpuBackend {
                     }
                     let gs = plan.slots[u.grad.0].expect("a gradient has a slot");
                     let g = &arena[gs.offset..gs.offset + gs.len];
+                    let g_sq = u.grad_sq.map(|q| {
+                        let qs = plan.slots[q.0].expect("a squared gradient has a slot");
+                        &arena[qs.offset..qs.offset + qs.len]
+                    });
                     let [s0, s1] = s;
-                    optim::apply(spec, args.optimizer, p, g, s0, s1);
+                    optim::apply(spec, args.optimizer, p, g, g_sq, s0, s1);
                 }
             });
         }

@@ -48,6 +48,7 @@ impl Fusion {
         let kept = scalar_nodes(plan)
             .chain(plan.outputs.predictions.iter().copied())
             .chain(plan.updates.iter().map(|u| u.grad))
+            .chain(plan.updates.iter().filter_map(|u| u.grad_sq))
             .chain(plan.assigns.iter().map(|a| a.value));
         for id in kept {
             readers[id.0] += 2;

@@ -153,8 +153,11 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
                     } else {
                         g.reshape(y, sx.with_dim(axis, 1))?
                     };
+                    // Tied maxima share the gradient equally, as in TensorFlow.
                     let mask = g.equal(x[0], yk)?;
-                    one(g.mul(gb, mask)?)
+                    let ties = g.sum(mask, axis as isize, true)?;
+                    let share = g.div(mask, ties)?;
+                    one(g.mul(gb, share)?)
                 }
             }
         }

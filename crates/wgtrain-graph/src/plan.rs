@@ -26,6 +26,20 @@ pub struct PlanOutputs {
 pub struct Update {
     pub param: ParamId,
     pub grad: NodeId,
+    /// What the optimizer uses where its rule squares the gradient, when that is not
+    /// `grad * grad`: for a table read by `Gather`, Keras (TensorFlow) squares each looked-up
+    /// row's gradient before summing duplicates.
+    pub grad_sq: Option<NodeId>,
+}
+
+impl Update {
+    pub fn new(param: ParamId, grad: NodeId) -> Self {
+        Self {
+            param,
+            grad,
+            grad_sq: None,
+        }
+    }
 }
 
 /// After the optimizer has run, set `param` to the value node `value` computed in this run
@@ -86,6 +100,7 @@ impl Plan {
         roots.extend(&outputs.metrics);
         roots.extend(&outputs.predictions);
         roots.extend(updates.iter().map(|u| u.grad));
+        roots.extend(updates.iter().filter_map(|u| u.grad_sq));
         roots.extend(assigns.iter().map(|a| a.value));
 
         let mut live = vec![false; n];
@@ -170,6 +185,7 @@ impl Plan {
         roots.extend(&self.outputs.metrics);
         roots.extend(&self.outputs.predictions);
         roots.extend(self.updates.iter().map(|u| u.grad));
+        roots.extend(self.updates.iter().filter_map(|u| u.grad_sq));
         roots.extend(self.assigns.iter().map(|a| a.value));
         roots
     }

@@ -494,6 +494,7 @@ fn build_plan(
                 updates.push(Update {
                     param: *param,
                     grad,
+                    grad_sq: gathered_grad_sq(g, grad)?,
                 });
             }
         }
@@ -520,6 +521,17 @@ fn build_plan(
         );
     }
     Ok(plan)
+}
+
+/// For a table's gradient summed from gathered rows, the same sum of the rows' squares: what
+/// Keras' optimizers (on TensorFlow, with sparse gradients) use where they square a gradient.
+fn gathered_grad_sq(g: &mut Graph, grad: NodeId) -> Result<Option<NodeId>> {
+    let node = g.node(grad).clone();
+    let wgtrain_graph::Op::ScatterAddRows { rows } = node.op else {
+        return Ok(None);
+    };
+    let sq = g.square(node.inputs[0])?;
+    Ok(Some(g.scatter_add_rows(sq, node.inputs[1], rows)?))
 }
 
 /// Appends, in dependency order, every layer call between `t` and the model inputs.

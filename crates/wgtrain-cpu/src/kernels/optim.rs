@@ -5,18 +5,21 @@ use rayon::prelude::*;
 use wgtrain_graph::optim::StepScalars;
 use wgtrain_graph::OptimizerSpec;
 
-/// Updates `p` in place from gradient `g`; `s0`, `s1` are the optimizer's slots (empty when unused).
+/// Updates `p` in place from gradient `g`; `s0`, `s1` are the optimizer's slots (empty when
+/// unused). `g_sq`, when given, replaces `g * g` where the rule squares the gradient (the sum
+/// of squared per-occurrence gradients of a gathered table, as Keras computes it).
 pub fn apply(
     spec: &OptimizerSpec,
     s: StepScalars,
     p: &mut [f32],
     g: &[f32],
+    g_sq: Option<&[f32]>,
     s0: &mut [f32],
     s1: &mut [f32],
 ) {
     let n = p.len();
     if n < PAR_MIN {
-        update(spec, s, p, g, s0, s1);
+        update(spec, s, p, g, g_sq, s0, s1);
         return;
     }
     let (pp, p0, p1) = (
@@ -41,6 +44,7 @@ pub fn apply(
             s,
             part(&pp, true),
             &g[lo..lo + len],
+            g_sq.map(|q| &q[lo..lo + len]),
             part(&p0, used0),
             part(&p1, used1),
         );
@@ -57,10 +61,12 @@ fn update(
     s: StepScalars,
     p: &mut [f32],
     g: &[f32],
+    g_sq: Option<&[f32]>,
     s0: &mut [f32],
     s1: &mut [f32],
 ) {
     let lr = s[0];
+    let sq = |i: usize| g_sq.map_or(g[i] * g[i], |q| q[i]);
     match *spec {
         OptimizerSpec::Sgd {
             momentum, nesterov, ..
@@ -86,7 +92,7 @@ fn update(
             ..
         } => {
             for i in 0..p.len() {
-                let v = rho * s0[i] + (1.0 - rho) * g[i] * g[i];
+                let v = rho * s0[i] + (1.0 - rho) * sq(i);
                 s0[i] = v;
                 // Keras 3 puts epsilon inside the square root.
                 let step = lr * g[i] / (v + epsilon).sqrt();
@@ -119,7 +125,7 @@ fn update(
             for i in 0..p.len() {
                 p[i] -= p[i] * decay;
                 let m = s0[i] + (g[i] - s0[i]) * (1.0 - beta_1);
-                let v = s1[i] + (g[i] * g[i] - s1[i]) * (1.0 - beta_2);
+                let v = s1[i] + (sq(i) - s1[i]) * (1.0 - beta_2);
                 s0[i] = m;
                 s1[i] = v;
                 p[i] -= alpha * m / (v.sqrt() + epsilon);
@@ -134,7 +140,7 @@ fn update(
             let (cm, cg, cv) = (s[1], s[2], s[3]);
             for i in 0..p.len() {
                 let m = s0[i] + (g[i] - s0[i]) * (1.0 - beta_1);
-                let v = s1[i] + (g[i] * g[i] - s1[i]) * (1.0 - beta_2);
+                let v = s1[i] + (sq(i) - s1[i]) * (1.0 - beta_2);
                 s0[i] = m;
                 s1[i] = v;
                 let m_hat = cm * m + cg * g[i];
