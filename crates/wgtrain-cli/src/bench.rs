@@ -5,14 +5,16 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 use std::time::Instant;
-use wgtrain::nn::{set_random_seed, Array, CompileConfig, FitConfig, Loss, Optimizer};
+use wgtrain::graph::DType;
+use wgtrain::nn::{set_random_seed, Array, FitConfig, Loss, Model};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// A reference model, or `matmul` for matmul throughput.
+    /// A reference model, `matmul` for matmul throughput or `conv1d` for convolution throughput.
     model: String,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    /// Batch size (default: the workload's).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Timed steps (after the warm-up).
     #[arg(long, default_value_t = 300)]
     steps: usize,
@@ -60,39 +62,34 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let out = crate::bench_matmul::run(backend.as_mut(), a.max_size, a.min_seconds)?;
         return print(&out, a.json);
     }
+    if a.model == "conv1d" {
+        let mut backend = bench_backend(&a)?;
+        let out = crate::bench_conv::run(backend.as_mut(), a.min_seconds)?;
+        return print(&out, a.json);
+    }
     let known = models::lookup(&a.model)?;
     if a.steps == 0 {
         bail!("--steps must be at least 1");
     }
     set_random_seed(7);
     let mut model = known.build()?;
-    // Random pixels and labels of MNIST's shape: the step's work does not depend on the values.
-    let n = a.batch_size * (a.steps + a.warmup);
-    let features = model.inputs()[0].shape().numel();
-    let classes = model.outputs()[0].shape().numel();
-    let x = Array::new(
-        [n, features],
-        wgtrain::nn::init::uniform_stream(1, 1, n * features),
-    )?;
-    let labels = wgtrain::nn::init::uniform_stream(1, 2, n);
-    let mut y = vec![0.0; n * classes];
-    for (i, u) in labels.iter().enumerate() {
-        y[i * classes + (u * classes as f32) as usize % classes] = 1.0;
-    }
-    let y = Array::new([n, classes], y)?;
+    let batch_size = a.batch_size.unwrap_or(known.batch_size);
+    // Random data of the model's shapes and types: the step's work does not depend on the values.
+    let n = batch_size * (a.steps + a.warmup);
+    let (x, y) = random_data(&model, known.loss, n)?;
+    let x: Vec<&Array> = x.iter().collect();
+    let y: Vec<&Array> = y.iter().collect();
+    let targets: Vec<_> = y.iter().map(|t| t.sample_shape()).collect();
     let started = Instant::now();
-    model.compile_on(
-        CompileConfig::new(Optimizer::rmsprop(), Loss::CategoricalCrossentropy),
-        bench_backend(&a)?,
-    )?;
-    let peak = model.planned_peak_bytes(a.batch_size, &[y.sample_shape()])?;
+    model.compile_on(known.compile_config(), bench_backend(&a)?)?;
+    let peak = model.planned_peak_bytes(batch_size, &targets)?;
     let compiled_at = Instant::now();
     let history = model.fit(
-        &[&x],
-        &[&y],
+        &x,
+        &y,
         &FitConfig {
             epochs: 1,
-            batch_size: a.batch_size,
+            batch_size,
             verbose: false,
             ..Default::default()
         },
@@ -113,12 +110,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let out = json!({
         "model": a.model,
         "device": model.backend_description(),
-        "batch_size": a.batch_size,
+        "batch_size": batch_size,
         "timed_steps": ms.len(),
         "step_ms_median": median,
         "step_ms_p10": pct(0.1),
         "step_ms_p90": pct(0.9),
-        "samples_per_s": a.batch_size as f64 / (median / 1e3),
+        "samples_per_s": batch_size as f64 / (median / 1e3),
         "planned_peak_bytes": peak,
         "params": model.count_params(),
         "first_step_ms": first_step_ms,
@@ -127,4 +124,44 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "host_us_per_step": stats.host_seconds / runs * 1e6,
     });
     print(&out, a.json)
+}
+
+/// `n` samples of random inputs (ids below each table's size for int32 inputs) and targets
+/// that fit the loss.
+fn random_data(model: &Model, loss: Loss, n: usize) -> Result<(Vec<Array>, Vec<Array>)> {
+    let limits = model.input_id_limits()?;
+    let mut xs = Vec::new();
+    for (i, t) in model.inputs().iter().enumerate() {
+        let mut shape = vec![n];
+        shape.extend(t.shape().dims());
+        let len = n * t.shape().numel();
+        let u = wgtrain::nn::init::uniform_stream(1, 1 + i as u32, len);
+        xs.push(match t.dtype() {
+            DType::F32 => Array::new(shape, u)?,
+            DType::I32 => {
+                let limit = limits[i].unwrap_or(2) as f32;
+                Array::from_i32(shape, u.iter().map(|v| (v * limit) as i32).collect())?
+            }
+        });
+    }
+    let mut ys = Vec::new();
+    for (i, t) in model.outputs().iter().enumerate() {
+        let width = t.shape().numel();
+        let u = wgtrain::nn::init::uniform_stream(2, 1 + i as u32, n * width);
+        let values = match loss {
+            Loss::CategoricalCrossentropy => {
+                let mut y = vec![0.0; n * width];
+                for (r, v) in u.iter().step_by(width.max(1)).enumerate() {
+                    y[r * width + (v * width as f32) as usize % width] = 1.0;
+                }
+                y
+            }
+            Loss::BinaryCrossentropy => u.iter().map(|v| f32::from(*v >= 0.5)).collect(),
+            _ => u,
+        };
+        let mut shape = vec![n];
+        shape.extend(t.shape().dims());
+        ys.push(Array::new(shape, values)?);
+    }
+    Ok((xs, ys))
 }

@@ -1,6 +1,7 @@
 //! The `wgtrain` command-line tool.
 
 mod bench;
+mod bench_conv;
 mod bench_matmul;
 mod demo;
 mod device;

@@ -334,6 +334,17 @@ impl Model {
         })
     }
 
+    /// For each model input, the number of rows of the smallest table its int32 ids index
+    /// (`None` for inputs that index none): fed ids must stay below it.
+    pub fn input_id_limits(&self) -> Result<Vec<Option<usize>>> {
+        let mut limits = vec![None; self.inputs.len()];
+        for (index, rows, _) in self.id_bounds()? {
+            let l: &mut Option<usize> = &mut limits[index];
+            *l = Some(l.map_or(rows, |r| r.min(rows)));
+        }
+        Ok(limits)
+    }
+
     /// The fed int32 inputs that index tables, with the table sizes and layer names.
     pub(crate) fn id_bounds(&self) -> Result<Vec<(usize, usize, String)>> {
         if !self
