@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// On a software adapter, run the kernels chosen for hardware GPUs instead of its own.
     #[arg(long)]
     gpu_kernels: bool,
+    /// Also time every kernel of one training step, grouped by kernel (`profile` in the JSON).
+    #[arg(long)]
+    profile: bool,
 }
 
 fn bench_backend(a: &BenchArgs) -> Result<Box<dyn wgtrain::graph::Backend>> {
@@ -105,6 +108,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
     let median = pct(0.5);
+    let profile = if a.profile {
+        let lo = batch_size.min(x[0].samples());
+        let xb: Vec<Array> = x
+            .iter()
+            .map(|t| t.slice_rows(0, lo))
+            .collect::<Result<_>>()?;
+        let yb: Vec<Array> = y
+            .iter()
+            .map(|t| t.slice_rows(0, lo))
+            .collect::<Result<_>>()?;
+        let xb: Vec<&Array> = xb.iter().collect();
+        let yb: Vec<&Array> = yb.iter().collect();
+        Some(grouped(model.profile_train_step(&xb, &yb)?))
+    } else {
+        None
+    };
     let stats = model.backend_stats();
     let runs = stats.runs.max(1) as f64;
     let out = json!({
@@ -123,6 +142,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "submits_per_step": stats.submits as f64 / runs,
         "host_us_per_step": stats.host_seconds / runs * 1e6,
     });
+    let mut out = out;
+    if let Some(p) = profile {
+        out["profile"] = p;
+    }
     print(&out, a.json)
 }
 
@@ -164,4 +187,27 @@ fn random_data(model: &Model, loss: Loss, n: usize) -> Result<(Vec<Array>, Vec<A
         ys.push(Array::new(shape, values)?);
     }
     Ok((xs, ys))
+}
+
+/// Kernel times grouped by name, largest first: {name, calls, ms}.
+fn grouped(times: Vec<(String, f64)>) -> serde_json::Value {
+    let mut groups: Vec<(String, usize, f64)> = Vec::new();
+    for (name, t) in times {
+        match groups.iter_mut().find(|g| g.0 == name) {
+            Some(g) => {
+                g.1 += 1;
+                g.2 += t;
+            }
+            None => groups.push((name, 1, t)),
+        }
+    }
+    groups.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let total: f64 = groups.iter().map(|g| g.2).sum();
+    json!({
+        "total_ms": total * 1e3,
+        "kernels": groups
+            .iter()
+            .map(|(n, c, t)| json!({"kernel": n, "calls": c, "ms": t * 1e3}))
+            .collect::<Vec<_>>(),
+    })
 }

@@ -9,11 +9,38 @@ use wgtrain::graph::{
 };
 
 /// (label, batch, length, in, out, kernel, dilation, padding).
-type Case = (&'static str, usize, usize, usize, usize, usize, usize, Padding);
+type Case = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    Padding,
+);
 
 const CASES: [Case; 2] = [
-    ("workload 1: 128x300, 100->200, k3, dilation 2, same", 128, 300, 100, 200, 3, 2, Padding::Same),
-    ("workload 4: 32x100, 50->250, k3, valid", 32, 100, 50, 250, 3, 1, Padding::Valid),
+    (
+        "workload 1: 128x300, 100->200, k3, dilation 2, same",
+        128,
+        300,
+        100,
+        200,
+        3,
+        2,
+        Padding::Same,
+    ),
+    (
+        "workload 4: 32x100, 50->250, k3, valid",
+        32,
+        100,
+        50,
+        250,
+        3,
+        1,
+        Padding::Valid,
+    ),
 ];
 
 /// Seconds per run of a plan, repeated for at least `min_seconds`.
@@ -38,8 +65,14 @@ fn time_plan(backend: &mut dyn Backend, plan: Plan, min_seconds: f64) -> Result<
 fn one(backend: &mut dyn Backend, case: &Case, min_seconds: f64) -> Result<Value> {
     let &(label, n, l, cin, cout, k, d, padding) = case;
     let geo = Conv1dGeometry::new(l, k, 1, d, padding).map_err(|e| anyhow!(e))?;
-    backend.set_param(ParamId(0), &wgtrain::nn::init::uniform_stream(5, 1, n * l * cin))?;
-    backend.set_param(ParamId(1), &wgtrain::nn::init::uniform_stream(5, 2, k * cin * cout))?;
+    backend.set_param(
+        ParamId(0),
+        &wgtrain::nn::init::uniform_stream(5, 1, n * l * cin),
+    )?;
+    backend.set_param(
+        ParamId(1),
+        &wgtrain::nn::init::uniform_stream(5, 2, k * cin * cout),
+    )?;
     backend.set_param(
         ParamId(2),
         &wgtrain::nn::init::uniform_stream(5, 3, n * geo.out_len * cout),

@@ -190,6 +190,44 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn profile(
+        &mut self,
+        id: PlanId,
+        inputs: &[Feed],
+        args: &StepArgs,
+    ) -> BackendResult<Vec<(String, f64)>> {
+        let compiled = self
+            .plans
+            .get_mut(id.0)
+            .ok_or_else(|| err(format!("no compiled plan {}", id.0)))?;
+        let plan = &compiled.plan;
+        let arena = &mut compiled.arena;
+        feed_inputs(plan, inputs, |slot, data| {
+            arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
+        })?;
+        let params = &self.params;
+        let mut times = Vec::with_capacity(plan.schedule.len() + 1);
+        self.pool.install(|| {
+            for &node in &plan.schedule {
+                let started = std::time::Instant::now();
+                execute(plan, params, arena, node, args);
+                times.push((
+                    plan.graph.node(node).op.name(),
+                    started.elapsed().as_secs_f64(),
+                ));
+            }
+        });
+        // The optimizer update, timed by a normal run minus the nodes above.
+        let started = std::time::Instant::now();
+        self.run(id, inputs, args)?;
+        let whole = started.elapsed().as_secs_f64();
+        let nodes: f64 = times.iter().map(|t| t.1).sum();
+        if self.plans[id.0].plan.optimizer.is_some() {
+            times.push(("optimizer".into(), (whole - nodes).max(0.0)));
+        }
+        Ok(times)
+    }
+
     fn stats(&self) -> BackendStats {
         self.stats
     }

@@ -100,6 +100,20 @@ pub trait Backend {
         keep_latest: bool,
         sink: &mut dyn FnMut(&[f32]),
     ) -> BackendResult<()>;
+    /// Runs a compiled plan once and reports where its time went: (kernel name, seconds) for
+    /// each kernel it ran, in order. Backends that cannot time kernels say so.
+    fn profile(
+        &mut self,
+        id: PlanId,
+        inputs: &[Feed],
+        args: &StepArgs,
+    ) -> BackendResult<Vec<(String, f64)>> {
+        let _ = (id, inputs, args);
+        Err(BackendError(format!(
+            "{} cannot time its kernels",
+            self.describe()
+        )))
+    }
     /// Counters since the backend was made.
     fn stats(&self) -> BackendStats;
     /// Waits until every submitted run has finished on the device.

@@ -65,6 +65,28 @@ impl Model {
         self.latest_scalars()
     }
 
+    /// Runs one training step on this batch with every kernel timed by the backend:
+    /// (kernel name, seconds) in execution order. The step trains the model, as
+    /// `train_on_batch` does.
+    pub fn profile_train_step(&mut self, x: &[&Array], y: &[&Array]) -> Result<Vec<(String, f64)>> {
+        self.require_compiled()?;
+        let n = self.check_data(x, y)?;
+        let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
+        let plan = self.plan(PlanKind::Train, n, &targets)?;
+        let mut xy = x.to_vec();
+        xy.extend_from_slice(y);
+        let feeds = self.whole_batch(&xy)?;
+        let seed = self.seed;
+        let rt = self.runtime_mut()?;
+        let optimizer = rt.clock.tick(&rt.config.optimizer, rt.learning_rate);
+        let args = StepArgs {
+            seed,
+            step: rt.clock.step,
+            optimizer,
+        };
+        Ok(rt.backend.profile(plan.id, &feeds, &args)?)
+    }
+
     /// The loss and metrics on this batch without training, like Keras' `test_on_batch`.
     pub fn test_on_batch(&mut self, x: &[&Array], y: &[&Array]) -> Result<Logs> {
         self.require_compiled()?;

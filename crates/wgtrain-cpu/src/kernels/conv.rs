@@ -44,25 +44,46 @@ unsafe fn gemm_acc(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: isize, a
     );
 }
 
+/// The outputs whose every tap reads inside the input, when the taps are adjacent (dilation 1):
+/// their input windows are rows of `taps * in` contiguous values, so all taps of those outputs
+/// are one GEMM with the kernel viewed as a (taps * in, out) matrix.
+fn interior(geo: &Conv1dGeometry) -> Option<(usize, usize)> {
+    if geo.dilation != 1 || geo.kernel == 1 {
+        return None;
+    }
+    let (lo, hi) = (0..geo.kernel).fold((0, geo.out_len), |(lo, hi), j| {
+        let (a, b) = geo.valid_outputs(j);
+        (lo.max(a), hi.min(b))
+    });
+    (hi > lo).then_some((lo, hi))
+}
+
+/// The output rows tap `j` still has to cover when rows `inner` are done as one GEMM.
+fn outside(geo: &Conv1dGeometry, j: usize, inner: Option<(usize, usize)>) -> [(usize, usize); 2] {
+    let (lo, hi) = geo.valid_outputs(j);
+    match inner {
+        None => [(lo, hi), (0, 0)],
+        Some((a, b)) => [(lo, a.max(lo)), (b.min(hi), hi)],
+    }
+}
+
 /// y[b, t, :] = sum_j x[b, t*s + j*d - pad, :] @ w[j].
 pub fn conv1d(x: &[f32], w: &[f32], y: &mut [f32], geo: &Conv1dGeometry, cin: usize, cout: usize) {
     let (l, lo_len) = (geo.in_len, geo.out_len);
+    let inner = interior(geo);
     y.fill(0.0);
     y.par_chunks_mut(lo_len * cout)
         .zip(x.par_chunks(l * cin))
         .for_each(|(y, x)| {
-            for j in 0..geo.kernel {
-                let (lo, hi) = geo.valid_outputs(j);
-                let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
-                    continue;
-                };
-                // SAFETY: rows lo..hi of y and their input rows lie inside the slices.
+            if let Some((a, b)) = inner {
+                let p0 = geo.input_at(a, 0).expect("an interior output reads inside");
+                // SAFETY: interior rows read taps * in values inside the input.
                 unsafe {
                     gemm_acc(
-                        hi - lo,
+                        b - a,
                         cout,
-                        cin,
-                        y.as_mut_ptr().add(lo * cout),
+                        geo.kernel * cin,
+                        y.as_mut_ptr().add(a * cout),
                         cout as isize,
                         View {
                             ptr: x.as_ptr().add(p0 * cin),
@@ -70,11 +91,38 @@ pub fn conv1d(x: &[f32], w: &[f32], y: &mut [f32], geo: &Conv1dGeometry, cin: us
                             cs: 1,
                         },
                         View {
-                            ptr: w.as_ptr().add(j * cin * cout),
+                            ptr: w.as_ptr(),
                             rs: cout as isize,
                             cs: 1,
                         },
                     );
+                }
+            }
+            for j in 0..geo.kernel {
+                for (lo, hi) in outside(geo, j, inner) {
+                    let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
+                        continue;
+                    };
+                    // SAFETY: rows lo..hi of y and their input rows lie inside the slices.
+                    unsafe {
+                        gemm_acc(
+                            hi - lo,
+                            cout,
+                            cin,
+                            y.as_mut_ptr().add(lo * cout),
+                            cout as isize,
+                            View {
+                                ptr: x.as_ptr().add(p0 * cin),
+                                rs: (geo.stride * cin) as isize,
+                                cs: 1,
+                            },
+                            View {
+                                ptr: w.as_ptr().add(j * cin * cout),
+                                rs: cout as isize,
+                                cs: 1,
+                            },
+                        );
+                    }
                 }
             }
         });
@@ -134,34 +182,70 @@ pub fn conv1d_backward_filter(
 ) {
     let (l, lo_len) = (geo.in_len, geo.out_len);
     let batch = x.len() / (l * cin);
+    let inner = interior(geo);
     dw.fill(0.0);
+    if let Some((a, b_hi)) = inner {
+        let p0 = geo.input_at(a, 0).expect("an interior output reads inside");
+        let k_cin = geo.kernel * cin;
+        // All taps at once: dw as (taps * in, out), split by rows across threads.
+        let rows_per = k_cin.div_ceil(rayon::current_num_threads().max(1));
+        dw.par_chunks_mut(rows_per * cout)
+            .enumerate()
+            .for_each(|(c, dw)| {
+                let r0 = c * rows_per;
+                let rows = dw.len() / cout;
+                for b in 0..batch {
+                    // SAFETY: columns of the interior windows lie inside the input.
+                    unsafe {
+                        gemm_acc(
+                            rows,
+                            cout,
+                            b_hi - a,
+                            dw.as_mut_ptr(),
+                            cout as isize,
+                            View {
+                                ptr: x.as_ptr().add(b * l * cin + p0 * cin + r0),
+                                rs: 1,
+                                cs: (geo.stride * cin) as isize,
+                            },
+                            View {
+                                ptr: dy.as_ptr().add(b * lo_len * cout + a * cout),
+                                rs: cout as isize,
+                                cs: 1,
+                            },
+                        );
+                    }
+                }
+            });
+    }
     dw.par_chunks_mut(cin * cout)
         .enumerate()
         .for_each(|(j, dw)| {
-            let (lo, hi) = geo.valid_outputs(j);
-            let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
-                return;
-            };
-            for b in 0..batch {
-                // SAFETY: the input rows are read transposed (columns of x_j^T are its rows).
-                unsafe {
-                    gemm_acc(
-                        cin,
-                        cout,
-                        hi - lo,
-                        dw.as_mut_ptr(),
-                        cout as isize,
-                        View {
-                            ptr: x.as_ptr().add(b * l * cin + p0 * cin),
-                            rs: 1,
-                            cs: (geo.stride * cin) as isize,
-                        },
-                        View {
-                            ptr: dy.as_ptr().add(b * lo_len * cout + lo * cout),
-                            rs: cout as isize,
-                            cs: 1,
-                        },
-                    );
+            for (lo, hi) in outside(geo, j, inner) {
+                let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
+                    continue;
+                };
+                for b in 0..batch {
+                    // SAFETY: the input rows are read transposed (columns of x_j^T are its rows).
+                    unsafe {
+                        gemm_acc(
+                            cin,
+                            cout,
+                            hi - lo,
+                            dw.as_mut_ptr(),
+                            cout as isize,
+                            View {
+                                ptr: x.as_ptr().add(b * l * cin + p0 * cin),
+                                rs: 1,
+                                cs: (geo.stride * cin) as isize,
+                            },
+                            View {
+                                ptr: dy.as_ptr().add(b * lo_len * cout + lo * cout),
+                                rs: cout as isize,
+                                cs: 1,
+                            },
+                        );
+                    }
                 }
             }
         });

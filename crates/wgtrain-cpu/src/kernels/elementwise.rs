@@ -111,8 +111,39 @@ fn zip_with(
                 o[i] = f(av, b[i]);
             }
         }
+    } else if let (true, Some((mid, inner))) = (a.len() == n, middle_axis(sb, so)) {
+        for (k, o) in out.chunks_mut(mid * inner).enumerate() {
+            let bs = &b[k * inner..(k + 1) * inner];
+            for (o, a) in o.chunks_mut(inner).zip(a[k * mid * inner..].chunks(inner)) {
+                for i in 0..inner {
+                    o[i] = f(a[i], bs[i]);
+                }
+            }
+        }
+    } else if let (true, Some((mid, inner))) = (b.len() == n, middle_axis(sa, so)) {
+        for (k, o) in out.chunks_mut(mid * inner).enumerate() {
+            let as_ = &a[k * inner..(k + 1) * inner];
+            for (o, b) in o.chunks_mut(inner).zip(b[k * mid * inner..].chunks(inner)) {
+                for i in 0..inner {
+                    o[i] = f(as_[i], b[i]);
+                }
+            }
+        }
     } else {
         strided(so, sa, sb, |i, ia, ib| out[i] = f(a[ia], b[ib]));
+    }
+}
+
+/// `s` is `o` with one axis before the last collapsed to 1: `o` is (outer, mid, inner) and `s`
+/// (outer, 1, inner). Returns (mid, inner).
+pub fn middle_axis(s: &Shape, o: &Shape) -> Option<(usize, usize)> {
+    if s.rank() != o.rank() || s.rank() < 2 {
+        return None;
+    }
+    let differ: Vec<usize> = (0..s.rank()).filter(|&k| s.0[k] != o.0[k]).collect();
+    match differ[..] {
+        [k] if k + 1 < s.rank() && s.0[k] == 1 => Some((o.0[k], o.0[k + 1..].iter().product())),
+        _ => None,
     }
 }
 

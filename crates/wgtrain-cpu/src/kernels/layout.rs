@@ -1,6 +1,6 @@
 //! Ops that move data without arithmetic (beyond the sums of `sum_to`).
 
-use super::elementwise::{is_column, strided};
+use super::elementwise::{is_column, middle_axis, strided};
 use wgtrain_graph::Shape;
 
 /// Copies `x` (axis length `n_in`) into `out` (axis length `n_out`) at axis offset `at`.
@@ -35,6 +35,14 @@ pub fn broadcast_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
         }
         return;
     }
+    if let Some((mid, inner)) = middle_axis(sx, so) {
+        for (k, o) in out.chunks_mut(mid * inner).enumerate() {
+            for row in o.chunks_mut(inner) {
+                row.copy_from_slice(&x[k * inner..(k + 1) * inner]);
+            }
+        }
+        return;
+    }
     strided(so, sx, sx, |i, ix, _| out[i] = x[ix]);
 }
 
@@ -57,6 +65,14 @@ pub fn sum_to(x: &[f32], sx: &Shape, out: &mut [f32], so: &Shape) {
         let w = sx.last();
         for (o, row) in out.iter_mut().zip(x.chunks(w)) {
             *o = row.iter().sum();
+        }
+        return;
+    }
+    if let Some((mid, inner)) = middle_axis(so, sx) {
+        for (k, o) in out.chunks_mut(inner).enumerate() {
+            for row in x[k * mid * inner..(k + 1) * mid * inner].chunks(inner) {
+                o.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+            }
         }
         return;
     }

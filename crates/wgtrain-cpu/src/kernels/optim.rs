@@ -122,13 +122,24 @@ fn update(
                 _ => 0.0,
             };
             let alpha = s[1];
-            for i in 0..p.len() {
-                p[i] -= p[i] * decay;
-                let m = s0[i] + (g[i] - s0[i]) * (1.0 - beta_1);
-                let v = s1[i] + (sq(i) - s1[i]) * (1.0 - beta_2);
-                s0[i] = m;
-                s1[i] = v;
-                p[i] -= alpha * m / (v.sqrt() + epsilon);
+            let step = |p: &mut f32, g: f32, g2: f32, m: &mut f32, v: &mut f32| {
+                *p -= *p * decay;
+                *m += (g - *m) * (1.0 - beta_1);
+                *v += (g2 - *v) * (1.0 - beta_2);
+                *p -= alpha * *m / (v.sqrt() + epsilon);
+            };
+            // Two loops, so each vectorizes without a branch per element.
+            match g_sq {
+                Some(q) => {
+                    for i in 0..p.len() {
+                        step(&mut p[i], g[i], q[i], &mut s0[i], &mut s1[i]);
+                    }
+                }
+                None => {
+                    for i in 0..p.len() {
+                        step(&mut p[i], g[i], g[i] * g[i], &mut s0[i], &mut s1[i]);
+                    }
+                }
             }
         }
         OptimizerSpec::Nadam {
