@@ -1,12 +1,15 @@
 // Fused optimizer updates with Keras semantics, one invocation per parameter element.
 // Per-step scalars (learning rate, bias corrections) come from the step block; the
 // optimizer's fixed hyperparameters from params: 0 n, then as each entry point says.
+// SQUARED_GRAD is what a rule squaring the gradient uses: g[i] * g[i], or, for a table read by
+// gathers, gsq[i], the sum of the looked-up rows' squared gradients (Keras' sparse updates).
 
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s0: array<f32>;
 @group(0) @binding(4) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(5) var<uniform> step: Step;
+@group(0) @binding(6) var<storage, read_write> gsq: array<f32>;
 
 @compute @workgroup_size(256)
 fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -46,7 +49,7 @@ fn rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     }
     let rho = PF(1u);
     let momentum = PF(2u);
-    let v = rho * s0[i] + (1.0 - rho) * g[i] * g[i];
+    let v = rho * s0[i] + (1.0 - rho) * SQUARED_GRAD;
     s0[i] = v;
     let delta = step.optimizer.x * g[i] / sqrt(v + PF(3u));
     if momentum == 0.0 {
@@ -71,7 +74,7 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var w = p[i];
     w -= w * decay;
     let m = s0[i] + (g[i] - s0[i]) * (1.0 - PF(1u));
-    let v = s1[i] + (g[i] * g[i] - s1[i]) * (1.0 - PF(2u));
+    let v = s1[i] + (SQUARED_GRAD - s1[i]) * (1.0 - PF(2u));
     s0[i] = m;
     s1[i] = v;
     p[i] = w - alpha * m / (sqrt(v) + PF(3u));
@@ -86,7 +89,7 @@ fn nadam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         return;
     }
     let m = s0[i] + (g[i] - s0[i]) * (1.0 - PF(1u));
-    let v = s1[i] + (g[i] * g[i] - s1[i]) * (1.0 - PF(2u));
+    let v = s1[i] + (SQUARED_GRAD - s1[i]) * (1.0 - PF(2u));
     s0[i] = m;
     s1[i] = v;
     let m_hat = step.optimizer.y * m + step.optimizer.z * g[i];

@@ -64,8 +64,16 @@ pub fn lower_update(spec: &OptimizerSpec, plan: &Plan, u: &Update, n: usize) -> 
             base.f(beta_1).f(beta_2).f(epsilon),
         ),
     };
+    let mut bindings = bindings;
+    let squared = match u.grad_sq {
+        Some(q) => {
+            bindings.push((crate::kernels::binding::optim::GRAD_SQ, buf_of(plan, q)));
+            "gsq[i]"
+        }
+        None => "g[i] * g[i]",
+    };
     Ok(dispatch(
-        Kernel::new(Family::Optim, entry),
+        Kernel::new(Family::Optim, entry).with("SQUARED_GRAD", squared),
         bindings,
         b,
         per_element(n, 256)?,
