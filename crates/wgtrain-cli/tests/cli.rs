@@ -233,3 +233,57 @@ fn device_auto_says_which_backend_it_took() {
     assert!(ok, "{text}");
     assert!(text.contains("device auto: "), "{text}");
 }
+
+#[test]
+fn summary_shows_keras_parameter_counts_for_the_imdb_models() {
+    for (model, params) in [("imdb-fm", "1,113,151"), ("imdb-cnn", "1,100,751")] {
+        let (ok, text) = wgtrain(&["summary", model]);
+        assert!(ok, "{text}");
+        assert!(
+            text.contains(&format!("Total params: {params}")),
+            "{model}: {text}"
+        );
+    }
+}
+
+#[test]
+fn bench_runs_every_model_on_random_data() {
+    for model in ["mnist-antirectifier", "imdb-fm", "imdb-cnn"] {
+        let (ok, text) = wgtrain(&[
+            "bench",
+            model,
+            "--json",
+            "--device",
+            "cpu",
+            "--steps",
+            "3",
+            "--warmup",
+            "1",
+            "--profile",
+        ]);
+        assert!(ok, "{model}: {text}");
+        let json: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON");
+        assert!(json["step_ms_median"].as_f64().unwrap() > 0.0, "{text}");
+        assert!(json["planned_peak_bytes"].as_u64().unwrap() > 0, "{text}");
+        assert!(
+            !json["profile"]["kernels"].as_array().unwrap().is_empty(),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_imdb_file_is_named_and_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-bad-imdb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("imdb.npz"),
+        b"PK\x03\x04 this is not a zip archive",
+    )
+    .unwrap();
+    let (ok, text) = wgtrain(&["train", "imdb-fm", "--data-dir", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!ok);
+    assert!(text.contains("imdb.npz"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}

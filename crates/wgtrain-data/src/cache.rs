@@ -37,7 +37,7 @@ pub fn default_cache_dir() -> PathBuf {
 /// files into it.
 pub fn resolve_mnist_dir(data_dir: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = data_dir {
-        return existing_dir(dir, "given with `--data-dir`");
+        return existing_dir(dir, "given as `data_dir`");
     }
     if let Some(dir) = env_path(DATA_DIR_ENV) {
         return existing_dir(
@@ -67,7 +67,7 @@ pub(crate) fn fill_mnist_cache(dir: &Path, base_url: &str, fetch: Fetch) -> Resu
     if let Err(reason) = result {
         bail!(
             "MNIST files are absent from {dir} (missing: {missing}) and downloading them \
-             failed: {reason:#}. To fix this, pass `--data-dir DIR` pointing at a folder with \
+             failed: {reason:#}. To fix this, pass a data directory (`data_dir`) pointing at a folder with \
              the four MNIST files ({all}, each raw or .gz), or set {DATA_DIR_ENV}=DIR; or \
              retry once {base_url} is reachable",
             dir = dir.display(),
@@ -82,7 +82,7 @@ fn existing_dir(dir: &Path, origin: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
         bail!(
             "MNIST data directory {} ({origin}) does not exist or is not a directory; point \
-             `--data-dir` or {DATA_DIR_ENV} at a folder holding the four MNIST files ({})",
+             `data_dir` or {DATA_DIR_ENV} at a folder holding the four MNIST files ({})",
             dir.display(),
             MNIST_FILES.join(", ")
         );
@@ -120,7 +120,7 @@ mod tests {
         for needle in [
             &format!("absent from {}", dir.display()),
             "dns lookup failed: no network",
-            "--data-dir DIR",
+            "a data directory (`data_dir`)",
             DATA_DIR_ENV,
             "train-images-idx3-ubyte",
         ] {

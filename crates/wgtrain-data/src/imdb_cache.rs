@@ -24,7 +24,7 @@ const IMDB_KEYS: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
 /// `imdb/` sub-directory — else `<cache>/imdb`, downloading the files it lacks.
 pub fn resolve_imdb_dir(data_dir: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = data_dir {
-        return dir_with_npz(dir, "given with `--data-dir`");
+        return dir_with_npz(dir, "given as `data_dir`");
     }
     if let Some(dir) = env_path(DATA_DIR_ENV) {
         return dir_with_npz(
@@ -50,10 +50,10 @@ pub(crate) fn fill_imdb_cache(dir: &Path, base_url: &str, fetch: Fetch) -> Resul
             .and_then(|()| download_checked(&url, &npz, fetch, &check_npz));
         if let Err(reason) = result {
             bail!(
-                "IMDB is not available: no data directory was given (`--data-dir`) and \
+                "IMDB is not available: no data directory was given (`data_dir`) and \
                  {DATA_DIR_ENV} is not set, so the cache {dir} was used, but it holds no \
                  {IMDB_NPZ_FILE} and downloading {url} failed: {reason:#}. To fix this, pass \
-                 `--data-dir DIR` pointing at a folder that holds {IMDB_NPZ_FILE} (directly or \
+                 a data directory (`data_dir`) pointing at a folder that holds {IMDB_NPZ_FILE} (directly or \
                  in {IMDB_SUBDIR}/), or set {DATA_DIR_ENV}=DIR, or copy the file to {npz}; or \
                  retry once {base_url} is reachable",
                 dir = dir.display(),
@@ -97,7 +97,7 @@ fn dir_with_npz(dir: &Path, origin: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
         bail!(
             "IMDB data directory {} ({origin}) does not exist or is not a directory; point \
-             `--data-dir` or {DATA_DIR_ENV} at a folder holding {IMDB_NPZ_FILE} (directly or in \
+             `data_dir` or {DATA_DIR_ENV} at a folder holding {IMDB_NPZ_FILE} (directly or in \
              {IMDB_SUBDIR}/)",
             dir.display()
         );
@@ -155,7 +155,7 @@ mod tests {
             &dir.display().to_string(),
             "https://example.invalid/data/imdb.npz",
             "dns lookup failed: no network",
-            "--data-dir DIR",
+            "a data directory (`data_dir`)",
             DATA_DIR_ENV,
         ] {
             assert!(msg.contains(needle), "missing {needle:?} in: {msg}");

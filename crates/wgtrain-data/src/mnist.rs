@@ -47,7 +47,7 @@ impl Mnist {
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     if !dir.is_dir() {
         bail!(
-            "MNIST directory {} does not exist; pass `--data-dir DIR` pointing at a folder \
+            "MNIST directory {} does not exist; pass a data directory (`data_dir`) pointing at a folder \
              with the four MNIST files ({}), or set the {DATA_DIR_ENV} environment variable",
             dir.display(),
             MNIST_FILES.join(", ")

@@ -56,7 +56,7 @@ fn missing_directory_suggests_data_dir() {
         &[
             &dir.display().to_string(),
             "does not exist",
-            "--data-dir",
+            "data directory",
             "WGTRAIN_DATA_DIR",
         ],
     );
