@@ -58,6 +58,16 @@ impl Graph {
         let shape = infer_shape(&op, &shapes)?;
         let dtypes: Vec<DType> = inputs.iter().map(|i| self.nodes[i.0].dtype).collect();
         let dtype = infer_dtype(&op, &dtypes)?;
+        if shape.rank() > crate::shape::MAX_RANK {
+            return Err(GraphError::Shape {
+                op: op.name(),
+                message: format!(
+                    "its output {shape} has rank {}; tensors of rank up to {} are supported",
+                    shape.rank(),
+                    crate::shape::MAX_RANK
+                ),
+            });
+        }
         if shape.0.contains(&0) {
             return Err(GraphError::Shape {
                 op: op.name(),

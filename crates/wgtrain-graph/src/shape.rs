@@ -1,5 +1,8 @@
 use std::fmt;
 
+/// The highest tensor rank any op takes or makes (every backend indexes up to this rank).
+pub const MAX_RANK: usize = 6;
+
 /// A concrete tensor shape, outermost dimension first (Keras order: batch first, channels last).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Shape(pub Vec<usize>);

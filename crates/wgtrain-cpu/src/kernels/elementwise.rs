@@ -1,6 +1,7 @@
 use super::{PAR_CHUNK, PAR_MIN};
 use rayon::prelude::*;
 use wgtrain_graph::rng::{dropout_block, DROPOUT_BLOCK};
+use wgtrain_graph::shape::MAX_RANK;
 use wgtrain_graph::{BinaryOp, Shape, UnaryOp};
 
 /// Dispatches once per kernel on the op, so each loop below is compiled for one concrete
@@ -159,16 +160,12 @@ pub fn is_column(s: &Shape, o: &Shape) -> bool {
     s.rank() == o.rank() && s.last() == 1 && s.0[..s.rank() - 1] == o.0[..o.rank() - 1]
 }
 
-pub const MAX_RANK: usize = 8;
 
 /// Calls `f(out_index, a_index, b_index)` for every element of `so`, where `sa` and `sb`
 /// broadcast to `so`.
 pub fn strided(so: &Shape, sa: &Shape, sb: &Shape, mut f: impl FnMut(usize, usize, usize)) {
-    let r = so.rank();
-    assert!(
-        r <= MAX_RANK,
-        "tensors of rank above {MAX_RANK} are not supported"
-    );
+    // The graph rejects higher ranks when it is built.
+    let r = so.rank().min(MAX_RANK);
     let mut stride_a = [0usize; MAX_RANK];
     let mut stride_b = [0usize; MAX_RANK];
     fill_strides(sa, so, &mut stride_a);
