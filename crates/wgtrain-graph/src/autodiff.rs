@@ -142,22 +142,20 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
         Op::Reduce { op, axis, keepdims } => {
             let sx = xs(0, g);
             let kept = sx.with_dim(axis, 1);
-            let gk = if keepdims { gy } else { g.reshape(gy, kept)? };
-            let gb = g.broadcast_to(gk, sx.clone())?;
+            let gk = if keepdims { gy } else { g.reshape(gy, kept.clone())? };
             match op {
-                ReduceOp::Sum => one(gb),
-                ReduceOp::Mean => one(g.mul_scalar(gb, 1.0 / sx.0[axis] as f32)?),
+                ReduceOp::Sum => one(g.broadcast_to(gk, sx)?),
+                ReduceOp::Mean => {
+                    let gb = g.broadcast_to(gk, sx.clone())?;
+                    one(g.mul_scalar(gb, 1.0 / sx.0[axis] as f32)?)
+                }
                 ReduceOp::Max => {
-                    let yk = if keepdims {
-                        y
-                    } else {
-                        g.reshape(y, sx.with_dim(axis, 1))?
-                    };
+                    let yk = if keepdims { y } else { g.reshape(y, kept)? };
                     // Tied maxima share the gradient equally, as in TensorFlow.
                     let mask = g.equal(x[0], yk)?;
                     let ties = g.sum(mask, axis as isize, true)?;
-                    let share = g.div(mask, ties)?;
-                    one(g.mul(gb, share)?)
+                    let share = g.div(gk, ties)?;
+                    one(g.mul(mask, share)?)
                 }
             }
         }
