@@ -139,36 +139,100 @@ pub fn conv1d_backward_data(
 ) {
     let (l, lo_len) = (geo.in_len, geo.out_len);
     dx.fill(0.0);
-    dx.par_chunks_mut(l * cin)
-        .zip(dy.par_chunks(lo_len * cout))
-        .for_each(|(dx, dy)| {
-            for j in 0..geo.kernel {
-                let (lo, hi) = geo.valid_outputs(j);
-                let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
-                    continue;
-                };
-                // SAFETY: as in `conv1d`; the kernel is read transposed through its strides.
-                unsafe {
-                    gemm_acc(
-                        hi - lo,
-                        cin,
-                        cout,
-                        dx.as_mut_ptr().add(p0 * cin),
-                        (geo.stride * cin) as isize,
-                        View {
-                            ptr: dy.as_ptr().add(lo * cout),
-                            rs: cout as isize,
-                            cs: 1,
-                        },
-                        View {
-                            ptr: w.as_ptr().add(j * cin * cout),
-                            rs: 1,
-                            cs: cout as isize,
-                        },
-                    );
+    // Stride 1 and adjacent taps: input row i gathers output rows i + pad - (k-1) ..= i + pad,
+    // a run of k rows of dy, against the kernel reversed along its taps and transposed.
+    let k = geo.kernel;
+    let inner = (geo.stride == 1 && geo.dilation == 1 && k > 1)
+        .then(|| {
+            let lo = (k - 1).saturating_sub(geo.pad_left);
+            let hi = (lo_len + k - 1).saturating_sub(geo.pad_left + k - 1).min(l);
+            (hi > lo).then_some((lo, hi))
+        })
+        .flatten();
+    FLIPPED.with(|flipped| {
+        let mut flipped = flipped.borrow_mut();
+        if inner.is_some() {
+            flipped.resize(k * cout * cin, 0.0);
+            for jj in 0..k {
+                let j = k - 1 - jj;
+                for co in 0..cout {
+                    for ci in 0..cin {
+                        flipped[(jj * cout + co) * cin + ci] = w[(j * cin + ci) * cout + co];
+                    }
                 }
             }
-        });
+        }
+        let flipped: &[f32] = &flipped;
+        dx.par_chunks_mut(l * cin)
+            .zip(dy.par_chunks(lo_len * cout))
+            .for_each(|(dx, dy)| {
+                if let Some((a, b)) = inner {
+                    let r0 = a + geo.pad_left + 1 - k;
+                    // SAFETY: rows a..b read k output rows each, all inside dy.
+                    unsafe {
+                        gemm_acc(
+                            b - a,
+                            cin,
+                            k * cout,
+                            dx.as_mut_ptr().add(a * cin),
+                            cin as isize,
+                            View {
+                                ptr: dy.as_ptr().add(r0 * cout),
+                                rs: cout as isize,
+                                cs: 1,
+                            },
+                            View {
+                                ptr: flipped.as_ptr(),
+                                rs: cin as isize,
+                                cs: 1,
+                            },
+                        );
+                    }
+                }
+                for j in 0..k {
+                    let (lo, hi) = geo.valid_outputs(j);
+                    // Outputs t write input row t + j - pad; leave out the rows done above.
+                    let ranges = match inner {
+                        None => [(lo, hi), (0, 0)],
+                        Some((a, b)) => {
+                            let shift = |i: usize| (i + geo.pad_left).saturating_sub(j);
+                            [(lo, shift(a).clamp(lo, hi)), (shift(b).clamp(lo, hi), hi)]
+                        }
+                    };
+                    for (lo, hi) in ranges {
+                        let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
+                            continue;
+                        };
+                        // SAFETY: as in `conv1d`; the kernel is read transposed through its
+                        // strides.
+                        unsafe {
+                            gemm_acc(
+                                hi - lo,
+                                cin,
+                                cout,
+                                dx.as_mut_ptr().add(p0 * cin),
+                                (geo.stride * cin) as isize,
+                                View {
+                                    ptr: dy.as_ptr().add(lo * cout),
+                                    rs: cout as isize,
+                                    cs: 1,
+                                },
+                                View {
+                                    ptr: w.as_ptr().add(j * cin * cout),
+                                    rs: 1,
+                                    cs: cout as isize,
+                                },
+                            );
+                        }
+                    }
+                }
+            });
+    });
+}
+
+thread_local! {
+    /// The kernel reversed along its taps and transposed, reused across calls (it grows once).
+    static FLIPPED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// dw[j] = sum_b x_j[b]^T @ dy[b], summed over the batch in order (the same bits every run).

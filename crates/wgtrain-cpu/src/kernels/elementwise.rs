@@ -160,7 +160,6 @@ pub fn is_column(s: &Shape, o: &Shape) -> bool {
     s.rank() == o.rank() && s.last() == 1 && s.0[..s.rank() - 1] == o.0[..o.rank() - 1]
 }
 
-
 /// Calls `f(out_index, a_index, b_index)` for every element of `so`, where `sa` and `sb`
 /// broadcast to `so`.
 pub fn strided(so: &Shape, sa: &Shape, sb: &Shape, mut f: impl FnMut(usize, usize, usize)) {
