@@ -3,10 +3,13 @@
 
 mod harness;
 
-use harness::{backends_under_test, differentiate, reference_backend, OpCase, Outcome, Rng};
+use harness::{
+    backends_under_test, differentiate, leaf, reference_backend, Init, OpCase, Outcome, Rng, ANY,
+};
 use wgtrain::graph::optim::OptimizerClock;
 use wgtrain::graph::{
-    gradients, Backend, Feed, Graph, OptimizerSpec, ParamId, Plan, PlanOutputs, StepArgs, Update,
+    gradients, Backend, Conv1dGeometry, Feed, Graph, Op, OptimizerSpec, Padding, ParamId, Plan,
+    PlanOutputs, StepArgs, Update,
 };
 
 /// Allowed max |got - reference| / max(1, max |reference|).
@@ -98,6 +101,107 @@ fn large_op_cases_on_threaded_kernels_match_the_reference() {
     check_parity(harness::large_cases());
 }
 
+/// Convolutions, gathers and scatters at shapes that take the GPU kernels' tiling, blocking and
+/// splitting paths: several output tiles, products split over k into partial sums (in chunks
+/// for a hardware GPU's parallelism, and past the software adapter's loop budget), and
+/// scatter-adds whose positions span several dispatches.
+fn large_gather_and_conv_cases() -> Vec<OpCase> {
+    let conv =
+        |name: &str, batch: usize, len: usize, cin: usize, cout: usize, geo: Conv1dGeometry| {
+            let k = geo.kernel;
+            OpCase::new(
+                format!("large conv1d {name} [{batch}, {len}, {cin}] -> {cout}"),
+                vec![
+                    leaf(&[batch, len, cin], ANY),
+                    leaf(&[k, cin, cout], Init::Uniform(-0.2, 0.2)),
+                ],
+                move |g, p| g.conv1d(p[0], p[1], geo),
+            )
+        };
+    let geo = |len, k, s, d, pad| Conv1dGeometry::new(len, k, s, d, pad).expect("a geometry");
+    let filter_geo = geo(500, 3, 1, 1, Padding::Same);
+    let long_geo = geo(70_002, 3, 1, 1, Padding::Valid);
+    vec![
+        conv(
+            "valid k3",
+            4,
+            100,
+            50,
+            64,
+            geo(100, 3, 1, 1, Padding::Valid),
+        ),
+        conv(
+            "same k5 dilation 2",
+            3,
+            64,
+            20,
+            70,
+            geo(64, 5, 1, 2, Padding::Same),
+        ),
+        conv(
+            "causal k3 stride 2",
+            2,
+            81,
+            33,
+            17,
+            geo(81, 3, 2, 1, Padding::Causal),
+        ),
+        // The filter gradient sums over batch * out_len = 4000 products: split over k on GPUs.
+        OpCase::new(
+            "large conv1d_backward_filter same k3 [8, 500, 16] -> 24",
+            vec![
+                leaf(&[8, 500, 16], ANY),
+                leaf(&[8, filter_geo.out_len, 24], ANY),
+            ],
+            move |g, p| g.push(Op::Conv1dBackwardFilter(filter_geo), &[p[0], p[1]]),
+        ),
+        // 70000 products in one sum: past the software adapter's loop budget.
+        OpCase::new(
+            "large conv1d_backward_filter valid k3 [1, 70002, 2] -> 3",
+            vec![
+                leaf(&[1, 70_002, 2], Init::Integers(-2, 2)),
+                leaf(&[1, long_geo.out_len, 3], Init::Integers(-2, 2)),
+            ],
+            move |g, p| g.push(Op::Conv1dBackwardFilter(long_geo), &[p[0], p[1]]),
+        ),
+        OpCase::new(
+            "large conv1d_backward_data same k3 stride 2 [4, 50, 40] <- 3",
+            vec![
+                leaf(&[4, 50, 40], ANY),
+                leaf(&[3, 3, 40], Init::Uniform(-0.3, 0.3)),
+            ],
+            |g, p| {
+                let geo = Conv1dGeometry::new(100, 3, 2, 1, Padding::Same).expect("a geometry");
+                g.push(Op::Conv1dBackwardData(geo), &[p[0], p[1]])
+            },
+        ),
+        OpCase::new(
+            "large gather [300, 16] by ids [4, 250]",
+            vec![leaf(&[300, 16], ANY)],
+            |g, p| g.gather(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[4, 250], Init::Ids(300))]),
+        OpCase::new(
+            "large scatter_add_rows [1000, 40] into 300 rows",
+            vec![leaf(&[1000, 40], ANY)],
+            |g, p| g.scatter_add_rows(p[0], p[1], 300),
+        )
+        .with_inputs(vec![leaf(&[1000], Init::Ids(300))]),
+        // 70000 positions: more than one software-adapter dispatch walks.
+        OpCase::new(
+            "large gather [50, 2] by ids [70000]",
+            vec![leaf(&[50, 2], ANY)],
+            |g, p| g.gather(p[0], p[1]),
+        )
+        .with_inputs(vec![leaf(&[70_000], Init::Ids(50))]),
+    ]
+}
+
+#[test]
+fn large_gather_and_conv_cases_match_the_reference() {
+    check_parity(large_gather_and_conv_cases());
+}
+
 const STEPS: u64 = 3;
 /// The param of the optimizer tests: past the threaded update kernel's threshold.
 const SHAPE: [usize; 2] = [256, 256];
@@ -125,10 +229,7 @@ fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
         loss: Some(loss),
         ..Default::default()
     };
-    let updates = vec![Update {
-        param: ParamId(0),
-        grad,
-    }];
+    let updates = vec![Update::new(ParamId(0), grad)];
     let plan = Plan::new(g, outputs, updates, Some(spec.clone()));
 
     backend.set_param(ParamId(0), &init).unwrap();

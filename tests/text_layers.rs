@@ -94,10 +94,7 @@ fn token_ids_outside_the_table_are_an_error_naming_the_layer() {
     let out = GlobalMaxPooling1D::new().apply(&e).unwrap();
     let mut m = compiled(Model::new(&[&ids], &[&out]).unwrap());
     let x = Array::from_i32([2, 4], vec![1, 2, 3, 4, 5, 6, 10, 8]).unwrap();
-    let err = format!(
-        "{:#}",
-        m.predict(&[&x], 2).err().expect("id 10 is rejected")
-    );
+    let err = format!("{:#}", m.predict(&[&x], 2).expect_err("id 10 is rejected"));
     assert!(
         err.contains("10") && err.contains("words") && err.contains("input_dim 10"),
         "{err}"
@@ -126,17 +123,18 @@ fn zero_sized_layers_fail_at_build() {
     assert!(err.contains("empty dimension"), "{err}");
 }
 
-/// max or mean over windows of `k` steps every `s`, with `pad_left` and padding excluded.
-fn naive_pool(
-    x: &[f32],
-    n: usize,
-    l: usize,
-    c: usize,
+/// A pooling window: `k` steps every `s`, `same` or valid padding, max or mean.
+#[derive(Clone, Copy)]
+struct Window {
     k: usize,
     s: usize,
     same: bool,
     max: bool,
-) -> Vec<f32> {
+}
+
+/// max or mean over the windows of `x` ([n, l, c]), with padding excluded.
+fn naive_pool(x: &[f32], (n, l, c): (usize, usize, usize), w: Window) -> Vec<f32> {
+    let Window { k, s, same, max } = w;
     let out = if same { l.div_ceil(s) } else { (l - k) / s + 1 };
     let total = if same {
         ((out - 1) * s + k).saturating_sub(l)
@@ -188,7 +186,7 @@ fn windowed_pooling_matches_plain_loops() {
             .unwrap();
             let mut m = compiled(Model::new(&[&x], &[&y]).unwrap());
             let got = predict1(&mut m, &Array::new([n, l, c], data.clone()).unwrap());
-            let want = naive_pool(&data, n, l, c, k, s, same, max);
+            let want = naive_pool(&data, (n, l, c), Window { k, s, same, max });
             close(
                 &got,
                 &want,

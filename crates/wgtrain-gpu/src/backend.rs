@@ -46,6 +46,7 @@ struct Compiled {
     plan: Plan,
     arena: wgpu::Buffer,
     _blocks: wgpu::Buffer,
+    _scratch: wgpu::Buffer,
     dispatches: Vec<(wgpu::ComputePipeline, wgpu::BindGroup, [u32; 3])>,
     /// Arena offsets of the loss and metrics.
     scalars: Vec<usize>,
@@ -255,13 +256,22 @@ impl GpuBackend {
         Ok(())
     }
 
-    fn resolve<'a>(&'a self, arena: &'a wgpu::Buffer, buf: Buf) -> wgpu::BindingResource<'a> {
-        match buf {
-            Buf::Arena { offset, len } => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: arena,
+    fn resolve<'a>(
+        &'a self,
+        arena: &'a wgpu::Buffer,
+        scratch: &'a wgpu::Buffer,
+        buf: Buf,
+    ) -> wgpu::BindingResource<'a> {
+        let range = |buffer, offset: usize, len: usize| {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
                 offset: (offset * 4) as u64,
                 size: wgpu::BufferSize::new((len * 4) as u64),
-            }),
+            })
+        };
+        match buf {
+            Buf::Arena { offset, len } => range(arena, offset, len),
+            Buf::Scratch { offset, len } => range(scratch, offset, len),
             Buf::Param(id) => self.params[id.0]
                 .as_ref()
                 .expect("parameters are checked at compile")
@@ -426,6 +436,27 @@ impl Backend for GpuBackend {
         }
 
         let lowered = self.lower(&plan, &fusion)?;
+        let scratch_len = lowered
+            .iter()
+            .flat_map(|d| &d.bindings)
+            .filter_map(|(_, b)| match b {
+                Buf::Scratch { offset, len } => Some(offset + len),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let scratch_bytes = (scratch_len * 4) as u64;
+        if scratch_bytes > self.limits.max_storage_buffer_binding_size {
+            return Err(err(format!(
+                "a convolution's partial products take {scratch_bytes} bytes, more than this GPU \
+                 binds at once (max_storage_buffer_binding_size = {}); use a smaller \
+                 --batch-size or --device cpu",
+                self.limits.max_storage_buffer_binding_size
+            )));
+        }
+        let scratch = self.allocating("the plan's scratch values", scratch_bytes, || {
+            self.buffer(scratch_bytes, wgpu::BufferUsages::STORAGE, "scratch")
+        })?;
         let blocks = self.buffer(
             lowered.len() as u64 * PARAM_BLOCK_STRIDE,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
@@ -452,7 +483,7 @@ impl Backend for GpuBackend {
             for &(binding, buf) in &d.bindings {
                 entries.push(wgpu::BindGroupEntry {
                     binding,
-                    resource: self.resolve(&arena, buf),
+                    resource: self.resolve(&arena, &scratch, buf),
                 });
             }
             let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -474,6 +505,7 @@ impl Backend for GpuBackend {
             plan,
             arena,
             _blocks: blocks,
+            _scratch: scratch,
             dispatches,
             scalars,
             param_generations,

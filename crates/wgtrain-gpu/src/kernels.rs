@@ -17,10 +17,90 @@ pub enum Family {
     Loss,
     Matmul,
     Optim,
+    Gather,
+    Conv,
+}
+
+/// Every family, for the tests that check each one's source.
+pub const FAMILIES: [Family; 10] = [
+    Family::Elementwise,
+    Family::Fused,
+    Family::Layout,
+    Family::Reduce,
+    Family::Random,
+    Family::Loss,
+    Family::Matmul,
+    Family::Optim,
+    Family::Gather,
+    Family::Conv,
+];
+
+/// The binding numbers of each family's resources, as its shader declares them; lowering binds
+/// through these names and the tests check them against the parsed shaders.
+pub mod binding {
+    /// The per-dispatch parameter block, in every family.
+    pub const PARAMS: u32 = 0;
+
+    pub mod elementwise {
+        pub const A: u32 = 1;
+        pub const B: u32 = 2;
+        pub const OUT: u32 = 3;
+    }
+    pub mod fused {
+        /// Input k is bound at `IN0 + k`.
+        pub const IN0: u32 = 1;
+        pub const OUT: u32 = 7;
+    }
+    pub mod layout {
+        pub const X: u32 = 1;
+        pub const OUT: u32 = 2;
+    }
+    pub mod reduce {
+        pub const X: u32 = 1;
+        pub const OUT: u32 = 2;
+    }
+    pub mod random {
+        pub const X: u32 = 1;
+        pub const OUT: u32 = 2;
+        pub const STEP: u32 = 3;
+    }
+    pub mod loss {
+        pub const LOGITS: u32 = 1;
+        pub const LABELS: u32 = 2;
+        pub const UPSTREAM: u32 = 3;
+        pub const OUT: u32 = 4;
+    }
+    pub mod matmul {
+        pub const A: u32 = 1;
+        pub const B: u32 = 2;
+        pub const OUT: u32 = 3;
+    }
+    pub mod optim {
+        pub const PARAM: u32 = 1;
+        pub const GRAD: u32 = 2;
+        pub const SLOT0: u32 = 3;
+        pub const SLOT1: u32 = 4;
+        pub const STEP: u32 = 5;
+        /// The summed squares of gathered rows' gradients (`Update::grad_sq`).
+        pub const GRAD_SQ: u32 = 6;
+    }
+    pub mod gather {
+        /// The table (gather), the values (scatter) or the tensor converted (cast).
+        pub const SRC: u32 = 1;
+        pub const IDS: u32 = 2;
+        pub const DST: u32 = 3;
+    }
+    pub mod conv {
+        /// x (forward, backward filter) or dy (backward data); the partials of a chunk sum.
+        pub const A: u32 = 1;
+        /// The kernel (forward, backward data) or dy (backward filter).
+        pub const B: u32 = 2;
+        pub const OUT: u32 = 3;
+    }
 }
 
 impl Family {
-    fn source(self) -> &'static str {
+    pub fn source(self) -> &'static str {
         match self {
             Family::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
             Family::Fused => include_str!("../../../shaders/fused.wgsl"),
@@ -30,7 +110,118 @@ impl Family {
             Family::Loss => include_str!("../../../shaders/loss.wgsl"),
             Family::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Family::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Family::Gather => include_str!("../../../shaders/gather.wgsl"),
+            Family::Conv => include_str!("../../../shaders/conv.wgsl"),
         }
+    }
+
+    /// Every placeholder in the family's source: the names `Kernel::with` may set.
+    pub fn tokens(self) -> &'static [&'static str] {
+        match self {
+            Family::Elementwise => &["BINARY_EXPR"],
+            Family::Fused => &["FLAT_LOADS", "FLAT_BODY", "ROWS_LOADS", "ROWS_BODY"],
+            Family::Reduce => &["IS_SUM", "IS_LOG"],
+            Family::Matmul => &[
+                "TILE_SIDE",
+                "REG_M",
+                "REG_N",
+                "TRANSPOSE_A",
+                "TRANSPOSE_B",
+                "LOAD_A_RUN",
+                "LOAD_B_RUN",
+            ],
+            Family::Gather => &["CAST_EXPR"],
+            Family::Conv => &["CONV_MODE", "CONV_TS", "CONV_RM", "CONV_RN"],
+            Family::Optim => &["SQUARED_GRAD"],
+            Family::Layout | Family::Random | Family::Loss => &[],
+        }
+    }
+
+    /// The global variables of the family's shader and the bindings they are declared at.
+    pub fn bindings(self) -> &'static [(&'static str, u32)] {
+        use binding::*;
+        match self {
+            Family::Elementwise => &[
+                ("a", elementwise::A),
+                ("b", elementwise::B),
+                ("out", elementwise::OUT),
+            ],
+            Family::Fused => &[
+                ("in0", fused::IN0),
+                ("in1", fused::IN0 + 1),
+                ("in2", fused::IN0 + 2),
+                ("in3", fused::IN0 + 3),
+                ("in4", fused::IN0 + 4),
+                ("in5", fused::IN0 + 5),
+                ("fused_out", fused::OUT),
+            ],
+            Family::Layout => &[("x", layout::X), ("out", layout::OUT)],
+            Family::Reduce => &[("x", reduce::X), ("out", reduce::OUT)],
+            Family::Random => &[
+                ("x", random::X),
+                ("out", random::OUT),
+                ("step", random::STEP),
+            ],
+            Family::Loss => &[
+                ("logits", loss::LOGITS),
+                ("labels", loss::LABELS),
+                ("upstream", loss::UPSTREAM),
+                ("out", loss::OUT),
+            ],
+            Family::Matmul => &[
+                ("a", matmul::A),
+                ("b", matmul::B),
+                ("a4", matmul::A),
+                ("b4", matmul::B),
+                ("out", matmul::OUT),
+            ],
+            Family::Optim => &[
+                ("p", optim::PARAM),
+                ("g", optim::GRAD),
+                ("s0", optim::SLOT0),
+                ("s1", optim::SLOT1),
+                ("step", optim::STEP),
+                ("gsq", optim::GRAD_SQ),
+            ],
+            Family::Gather => &[
+                ("gather_cfg", PARAMS),
+                ("scatter_cfg", PARAMS),
+                ("cast_cfg", PARAMS),
+                ("src", gather::SRC),
+                ("ids", gather::IDS),
+                ("dst", gather::DST),
+            ],
+            Family::Conv => &[
+                ("cfg", PARAMS),
+                ("sum_cfg", PARAMS),
+                ("a_src", conv::A),
+                ("b_src", conv::B),
+                ("out", conv::OUT),
+            ],
+        }
+    }
+
+    /// The typed parameter blocks the family's shader declares (the others read the untyped
+    /// words through `P(i)`, `shaders/prelude.wgsl`), as (WGSL struct name, Rust fields).
+    pub fn param_blocks(self) -> Vec<(&'static str, crate::params::BlockFields)> {
+        use crate::params::*;
+        fn of<T: ParamBlock>() -> (&'static str, BlockFields) {
+            (T::WGSL_NAME, T::FIELDS)
+        }
+        match self {
+            Family::Gather => vec![
+                of::<GatherParams>(),
+                of::<ScatterParams>(),
+                of::<CastParams>(),
+            ],
+            Family::Conv => vec![of::<ConvParams>(), of::<ChunkSumParams>()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `token` is one of the family's placeholders and occurs in its source as a word.
+    pub fn has_token(self, token: &str) -> bool {
+        self.tokens().contains(&token) && occurs_as_word(self.source(), token)
     }
 
     /// Kernels whose every access is guarded in the source, so the per-access clamps the shader
@@ -49,7 +240,7 @@ impl Family {
 
     /// Values for the placeholders a kernel leaves unset: the whole file is compiled, so every
     /// placeholder of every entry point needs one.
-    fn defaults(self) -> &'static [(&'static str, &'static str)] {
+    pub(crate) fn defaults(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Family::Elementwise => &[("BINARY_EXPR", "x")],
             Family::Fused => &[
@@ -63,9 +254,27 @@ impl Family {
                 ("LOAD_A_RUN", crate::lower::SCALAR_RUN_A),
                 ("LOAD_B_RUN", crate::lower::SCALAR_RUN_B),
             ],
+            Family::Gather => &[("CAST_EXPR", "v")],
+            Family::Conv => &[
+                ("CONV_MODE", "0u"),
+                ("CONV_TS", "8u"),
+                ("CONV_RM", "4u"),
+                ("CONV_RN", "4u"),
+            ],
+            Family::Optim => &[("SQUARED_GRAD", "g[i] * g[i]")],
             _ => &[],
         }
     }
+}
+
+/// Whether `word` occurs in `text` with no identifier character on either side.
+pub fn occurs_as_word(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -85,9 +294,29 @@ impl Kernel {
         }
     }
 
+    /// Replaces placeholder `name` of the family's source with `value`. `name` must be one of
+    /// the family's `tokens()` (checked in debug builds; `check` says why not).
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        debug_assert!(
+            self.family.has_token(name),
+            "{:?} has no placeholder {name}",
+            self.family
+        );
         self.specialize.push((name, value.into()));
         self
+    }
+
+    /// Whether every substitution names a placeholder the family's source holds.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, _) in &self.specialize {
+            if !self.family.has_token(name) {
+                return Err(format!(
+                    "kernel {:?}/{} sets {name}, which is no placeholder of its family",
+                    self.family, self.entry
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The full WGSL text of this kernel.

@@ -6,6 +6,7 @@ mod backend;
 pub mod fuse;
 pub mod kernels;
 pub mod lower;
+pub mod params;
 mod readback;
 pub mod tuning;
 

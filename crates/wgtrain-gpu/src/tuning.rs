@@ -16,6 +16,9 @@ pub struct Tuning {
     pub matmul_large_block: usize,
     /// One invocation per reduced value rather than a workgroup tree.
     pub serial_reductions: bool,
+    /// About how many invocations a scatter-add spreads over (each owns one column of a block
+    /// of rows and reads every id): fewer where invocations run on CPU cores.
+    pub scatter_invocations: usize,
     /// The most loop iterations one invocation may run in all: Mesa's llvmpipe (lavapipe)
     /// silently ends every loop of an invocation once 65535 back-edges have been taken.
     pub loop_budget: Option<usize>,
@@ -58,6 +61,7 @@ impl Tuning {
                 matmul_block: 8,
                 matmul_large_block: 8,
                 serial_reductions: true,
+                scatter_invocations: 512,
                 loop_budget: Some(65_535),
             };
         }
@@ -82,6 +86,7 @@ impl Tuning {
             matmul_block: 4,
             matmul_large_block: if fits(side, 8) { 8 } else { 4 },
             serial_reductions: false,
+            scatter_invocations: 16_384,
             loop_budget: None,
         }
     }

@@ -142,7 +142,11 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
         Op::Reduce { op, axis, keepdims } => {
             let sx = xs(0, g);
             let kept = sx.with_dim(axis, 1);
-            let gk = if keepdims { gy } else { g.reshape(gy, kept.clone())? };
+            let gk = if keepdims {
+                gy
+            } else {
+                g.reshape(gy, kept.clone())?
+            };
             match op {
                 ReduceOp::Sum => one(g.broadcast_to(gk, sx)?),
                 ReduceOp::Mean => {

@@ -1,7 +1,9 @@
 //! Lowers each scheduled node of a plan, and each optimizer update, to kernel dispatches: which
 //! kernel, which buffers at which bindings, the parameter block and the workgroup grid.
 
+mod conv;
 mod elementwise;
+mod gather;
 mod matmul;
 mod optim;
 mod reduce;
@@ -13,6 +15,7 @@ pub use optim::lower_update;
 
 use crate::fuse::{Fusion, Group};
 use crate::kernels::{Family, Kernel};
+use crate::params::ParamBlock;
 use elementwise::{broadcast_strides, fused_kernel, lower_group, lower_strided_binary, rows_grid};
 use matmul::lower_matmul;
 use reduce::{lower_sum_to, reduce_lines};
@@ -40,6 +43,12 @@ pub enum Buf {
     OptimizerSlot(ParamId, usize),
     /// The per-step block: seed, step and optimizer scalars.
     Step,
+    /// A range of the compiled plan's scratch buffer, in f32 elements: values one node's
+    /// dispatches pass between them (split-k partial products), dead once the node is done.
+    Scratch {
+        offset: usize,
+        len: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -137,6 +146,21 @@ fn dispatch(kernel: Kernel, bindings: Vec<(u32, Buf)>, b: Builder, groups: [u32;
         kernel,
         bindings,
         params: b.params,
+        groups,
+    }
+}
+
+/// A dispatch whose parameter block is a typed struct (`crate::params`).
+fn typed<T: ParamBlock>(
+    kernel: Kernel,
+    bindings: Vec<(u32, Buf)>,
+    block: T,
+    groups: [u32; 3],
+) -> Dispatch {
+    Dispatch {
+        kernel,
+        bindings,
+        params: block.words(),
         groups,
     }
 }
@@ -296,12 +320,10 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
                 .f(1.0 / (1.0 - rate)),
             per_element(n.div_ceil(8), 64)?,
         ),
-        Op::Cast { .. }
-        | Op::Gather
-        | Op::ScatterAddRows { .. }
-        | Op::Conv1d(_)
-        | Op::Conv1dBackwardData(_)
-        | Op::Conv1dBackwardFilter(_) => Err(format!("{} has no GPU kernel yet", node.op.name())),
+        Op::Cast { .. } | Op::Gather | Op::ScatterAddRows { .. } => gather::lower(plan, id, tuning),
+        Op::Conv1d(_) | Op::Conv1dBackwardData(_) | Op::Conv1dBackwardFilter(_) => {
+            conv::lower(plan, id, tuning)
+        }
         Op::OneHot { depth } => one(
             Kernel::new(Family::Layout, "one_hot"),
             vec![(1, input(0)), (2, out)],
