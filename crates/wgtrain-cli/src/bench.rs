@@ -1,7 +1,7 @@
 //! Steady-state step time of a reference model, as JSON.
 
-use crate::{backend_for, models, DeviceChoice};
-use anyhow::{bail, Result};
+use crate::{backend_for, models, run_failed, DeviceChoice};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 use std::time::Instant;
@@ -87,16 +87,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
     model.compile_on(known.compile_config(), bench_backend(&a)?)?;
     let peak = model.planned_peak_bytes(batch_size, &targets)?;
     let compiled_at = Instant::now();
-    let history = model.fit(
-        &x,
-        &y,
-        &FitConfig {
-            epochs: 1,
-            batch_size,
-            verbose: false,
-            ..Default::default()
-        },
-    )?;
+    let failed = run_failed(&model.backend_description());
+    let history = model
+        .fit(
+            &x,
+            &y,
+            &FitConfig {
+                epochs: 1,
+                batch_size,
+                verbose: false,
+                ..Default::default()
+            },
+        )
+        .context(failed.clone())?;
     // From compile (kernels built, memory allocated) until the first step's loss is back, which
     // is collected during the second step.
     let first_step_ms = (compiled_at - started).as_secs_f64() * 1e3
@@ -120,7 +123,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             .collect::<Result<_>>()?;
         let xb: Vec<&Array> = xb.iter().collect();
         let yb: Vec<&Array> = yb.iter().collect();
-        Some(grouped(model.profile_train_step(&xb, &yb)?))
+        Some(grouped(model.profile_train_step(&xb, &yb).context(failed)?))
     } else {
         None
     };

@@ -18,6 +18,18 @@ pub fn backend_for(device: DeviceChoice) -> Result<Box<dyn Backend>> {
     Ok(backend)
 }
 
+/// What the CLI adds to an error from a run on the backend `description` names: the flags
+/// behind the fixes the library's message names.
+pub fn run_failed(description: &str) -> String {
+    if description.starts_with("gpu") {
+        "the run on the GPU failed (--device cpu runs on the CPU; a smaller --batch-size needs \
+         less GPU memory)"
+            .to_string()
+    } else {
+        "the run failed".to_string()
+    }
+}
+
 /// `wgtrain devices`: every adapter, then the CPU backend.
 pub fn list(json: bool) -> Result<()> {
     let adapters = list_adapters();

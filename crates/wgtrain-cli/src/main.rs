@@ -10,7 +10,7 @@ mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-pub use device::{backend_for, DeviceChoice};
+pub use device::{backend_for, run_failed, DeviceChoice};
 
 #[derive(Parser)]
 #[command(

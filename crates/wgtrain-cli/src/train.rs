@@ -1,5 +1,5 @@
 use crate::models;
-use crate::{backend_for, DeviceChoice};
+use crate::{backend_for, run_failed, DeviceChoice};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -45,7 +45,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let mut model = known.build()?;
     model.summary();
     let backend = backend_for(a.device)?;
-    model.compile_on(known.compile_config(), backend)?;
+    let failed = run_failed(&backend.describe());
+    model
+        .compile_on(known.compile_config(), backend)
+        .context(failed.clone())?;
     let peak = model.planned_peak_bytes(
         batch_size.min(data.x_train.samples()),
         &[data.y_train.sample_shape()],
@@ -55,18 +58,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
         model.backend_description(),
         peak as f64 / (1024.0 * 1024.0)
     );
-    let history = model.fit(
-        &[&data.x_train],
-        &[&data.y_train],
-        &FitConfig {
-            epochs,
-            batch_size,
-            seed: Some(a.seed),
-            validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
-            max_steps: a.max_steps,
-            ..Default::default()
-        },
-    )?;
+    let history = model
+        .fit(
+            &[&data.x_train],
+            &[&data.y_train],
+            &FitConfig {
+                epochs,
+                batch_size,
+                seed: Some(a.seed),
+                validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
+                max_steps: a.max_steps,
+                ..Default::default()
+            },
+        )
+        .context(failed)?;
     if let Some(acc) = history.last("val_accuracy") {
         println!("test accuracy: {acc:.4}");
     }

@@ -131,7 +131,7 @@ pub fn list() -> Vec<AdapterReport> {
 pub fn pick(choice: AdapterChoice) -> Result<wgpu::Adapter, String> {
     let all = adapters();
     let hint = "`wgtrain devices` lists the adapters; on Linux without a GPU, install \
-                mesa-vulkan-drivers for the software adapter, or use --device cpu";
+                mesa-vulkan-drivers for the software adapter, or use the CPU backend (Device::Cpu)";
     if all.is_empty() {
         return Err(format!(
             "no GPU adapter was found (Vulkan, Metal or DX12); {hint}"

@@ -7,6 +7,7 @@ use crate::adapter::{pick, AdapterChoice};
 use crate::fuse::Fusion;
 use crate::kernels::PipelineCache;
 use crate::lower::{lower_node, lower_update, Buf, Dispatch};
+use crate::profile::PassTimer;
 use crate::readback::ScalarRing;
 use crate::tuning::Tuning;
 use std::sync::{Arc, Mutex};
@@ -47,11 +48,28 @@ struct Compiled {
     arena: wgpu::Buffer,
     _blocks: wgpu::Buffer,
     _scratch: wgpu::Buffer,
-    dispatches: Vec<(wgpu::ComputePipeline, wgpu::BindGroup, [u32; 3])>,
+    dispatches: Vec<Recorded>,
     /// Arena offsets of the loss and metrics.
     scalars: Vec<usize>,
     /// The generation of every parameter the plan binds, when it was compiled.
     param_generations: Vec<(ParamId, u64)>,
+}
+
+/// One dispatch of a compiled plan, ready to record.
+struct Recorded {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+    /// The kernel's entry point, which names it in profiles.
+    entry: &'static str,
+}
+
+impl Recorded {
+    fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
 }
 
 fn err(msg: impl Into<String>) -> BackendError {
@@ -61,7 +79,7 @@ fn err(msg: impl Into<String>) -> BackendError {
 fn gpu_error_text(e: &wgpu::Error) -> String {
     match e {
         wgpu::Error::OutOfMemory { .. } => "out of device memory: the model or batch does not \
-            fit on this GPU; try a smaller --batch-size or --device cpu"
+            fit on this GPU; use a smaller batch size or the CPU backend (Device::Cpu)"
             .to_string(),
         other => other.to_string(),
     }
@@ -85,7 +103,7 @@ impl GpuBackend {
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgtrain"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits.clone(),
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
@@ -103,7 +121,7 @@ impl GpuBackend {
             if reason != wgpu::DeviceLostReason::Destroyed {
                 sink.lock().expect("error slot").get_or_insert(format!(
                     "the GPU device was lost ({message}); the run cannot continue on it, \
-                     rerun with --device cpu or after the driver recovers"
+                     rerun on the CPU backend (Device::Cpu) or after the driver recovers"
                 ));
             }
         });
@@ -150,8 +168,14 @@ impl GpuBackend {
     }
 
     /// Dispatches one run of a compiled plan records.
-    pub fn dispatches(&self, id: PlanId) -> usize {
-        self.plans[id.0].dispatches.len()
+    pub fn dispatches(&self, id: PlanId) -> BackendResult<usize> {
+        Ok(self.compiled(id)?.dispatches.len())
+    }
+
+    fn compiled(&self, id: PlanId) -> BackendResult<&Compiled> {
+        self.plans
+            .get(id.0)
+            .ok_or_else(|| err(format!("no compiled plan {}", id.0)))
     }
 
     /// Distinct compute pipelines built so far.
@@ -180,7 +204,7 @@ impl GpuBackend {
         if bytes > self.limits.max_buffer_size {
             return Err(err(format!(
                 "{what} needs {bytes} bytes, more than this GPU's largest buffer ({} bytes); \
-                 use a smaller --batch-size or --device cpu",
+                 use a smaller batch size or the CPU backend (Device::Cpu)",
                 self.limits.max_buffer_size
             )));
         }
@@ -246,8 +270,8 @@ impl GpuBackend {
             if bytes > max {
                 return Err(err(format!(
                     "the {} result of shape {} takes {bytes} bytes, more than this GPU binds at \
-                     once (max_storage_buffer_binding_size = {max}); use a smaller --batch-size \
-                     or --device cpu",
+                     once (max_storage_buffer_binding_size = {max}); use a smaller batch \
+                     size or the CPU backend (Device::Cpu)",
                     node.op.name(),
                     node.shape
                 )));
@@ -316,6 +340,110 @@ impl GpuBackend {
             })?;
             self.optimizer_slots[u.param.0] = Some(slots);
         }
+        Ok(())
+    }
+
+    /// Uploads the inputs and step block and submits one run: every dispatch, the state
+    /// assignments and the scalars' copy to the ring, in one command buffer. With a `timer`
+    /// each dispatch is its own timed pass.
+    fn submit_run(
+        &mut self,
+        id: PlanId,
+        inputs: &[Feed],
+        args: &StepArgs,
+        timer: Option<&PassTimer>,
+    ) -> BackendResult<()> {
+        self.check()?;
+        let compiled = self
+            .plans
+            .get(id.0)
+            .ok_or_else(|| err(format!("no compiled plan {}", id.0)))?;
+        let plan = &compiled.plan;
+        for &(p, generation) in &compiled.param_generations {
+            if self.param_generation[p.0] != generation {
+                return Err(err(format!(
+                    "parameter {} was resized after plan {} was compiled; compile it again",
+                    p.0, id.0
+                )));
+            }
+        }
+        let queue = &self.queue;
+        feed_inputs(plan, inputs, |slot, data| {
+            queue.write_buffer(
+                &compiled.arena,
+                (slot.offset * 4) as u64,
+                bytemuck::cast_slice(data),
+            )
+        })?;
+        let mut block = [0u32; 8];
+        block[0] = args.seed as u32;
+        block[1] = (args.seed >> 32) as u32;
+        block[2] = args.step as u32;
+        block[3] = (args.step >> 32) as u32;
+        for (dst, v) in block[4..].iter_mut().zip(args.optimizer) {
+            *dst = v.to_bits();
+        }
+        self.queue
+            .write_buffer(&self.step, 0, bytemuck::cast_slice(&block));
+
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        match timer {
+            None => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                for d in &compiled.dispatches {
+                    d.record(&mut pass);
+                }
+            }
+            Some(timer) => {
+                for (i, d) in compiled.dispatches.iter().enumerate() {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(d.entry),
+                        timestamp_writes: Some(timer.writes(i)),
+                    });
+                    d.record(&mut pass);
+                }
+                timer.resolve(&mut encoder);
+            }
+        }
+        // State updates after the optimizer, in the same submit.
+        for a in &plan.assigns {
+            let slot = plan.slots[a.value.0].expect("an assigned value has a slot");
+            let Some(Some((param, n))) = self.params.get(a.param.0) else {
+                return Err(err(format!("parameter {} was never set", a.param.0)));
+            };
+            if *n != slot.len {
+                return Err(err(format!(
+                    "parameter {} holds {n} values but is assigned {}",
+                    a.param.0, slot.len
+                )));
+            }
+            encoder.copy_buffer_to_buffer(
+                &compiled.arena,
+                (slot.offset * 4) as u64,
+                param,
+                0,
+                (slot.len * 4) as u64,
+            );
+        }
+        let recorded = !compiled.scalars.is_empty();
+        if recorded {
+            self.ring
+                .record(
+                    &self.device,
+                    &mut encoder,
+                    &compiled.arena,
+                    &compiled.scalars,
+                )
+                .map_err(err)?;
+        }
+        let dispatches = compiled.dispatches.len() as u64;
+        let index = self.queue.submit([encoder.finish()]);
+        if recorded {
+            self.ring.submitted(index);
+        }
+        self.stats.runs += 1;
+        self.stats.submits += 1;
+        self.stats.dispatches += dispatches;
         Ok(())
     }
 
@@ -449,8 +577,8 @@ impl Backend for GpuBackend {
         if scratch_bytes > self.limits.max_storage_buffer_binding_size {
             return Err(err(format!(
                 "a convolution's partial products take {scratch_bytes} bytes, more than this GPU \
-                 binds at once (max_storage_buffer_binding_size = {}); use a smaller \
-                 --batch-size or --device cpu",
+                 binds at once (max_storage_buffer_binding_size = {}); use a smaller batch \
+                 size or the CPU backend (Device::Cpu)",
                 self.limits.max_storage_buffer_binding_size
             )));
         }
@@ -491,7 +619,12 @@ impl Backend for GpuBackend {
                 layout: &pipeline.get_bind_group_layout(0),
                 entries: &entries,
             });
-            dispatches.push((pipeline, bind_group, d.groups));
+            dispatches.push(Recorded {
+                pipeline,
+                bind_group,
+                groups: d.groups,
+                entry: d.kernel.entry,
+            });
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(err(format!("preparing the plan for the GPU failed: {e}")));
@@ -519,88 +652,35 @@ impl Backend for GpuBackend {
 
     fn run(&mut self, id: PlanId, inputs: &[Feed], args: &StepArgs) -> BackendResult<()> {
         let started = std::time::Instant::now();
-        self.check()?;
-        let compiled = self
-            .plans
-            .get(id.0)
-            .ok_or_else(|| err(format!("no compiled plan {}", id.0)))?;
-        let plan = &compiled.plan;
-        for &(p, generation) in &compiled.param_generations {
-            if self.param_generation[p.0] != generation {
-                return Err(err(format!(
-                    "parameter {} was resized after plan {} was compiled; compile it again",
-                    p.0, id.0
-                )));
-            }
-        }
-        let queue = &self.queue;
-        feed_inputs(plan, inputs, |slot, data| {
-            queue.write_buffer(
-                &compiled.arena,
-                (slot.offset * 4) as u64,
-                bytemuck::cast_slice(data),
-            )
-        })?;
-        let mut block = [0u32; 8];
-        block[0] = args.seed as u32;
-        block[1] = (args.seed >> 32) as u32;
-        block[2] = args.step as u32;
-        block[3] = (args.step >> 32) as u32;
-        for (dst, v) in block[4..].iter_mut().zip(args.optimizer) {
-            *dst = v.to_bits();
-        }
-        self.queue
-            .write_buffer(&self.step, 0, bytemuck::cast_slice(&block));
-
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            for (pipeline, bind_group, groups) in &compiled.dispatches {
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, bind_group, &[]);
-                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-            }
-        }
-        // State updates after the optimizer, in the same submit.
-        for a in &plan.assigns {
-            let slot = plan.slots[a.value.0].expect("an assigned value has a slot");
-            let Some(Some((param, n))) = self.params.get(a.param.0) else {
-                return Err(err(format!("parameter {} was never set", a.param.0)));
-            };
-            if *n != slot.len {
-                return Err(err(format!(
-                    "parameter {} holds {n} values but is assigned {}",
-                    a.param.0, slot.len
-                )));
-            }
-            encoder.copy_buffer_to_buffer(
-                &compiled.arena,
-                (slot.offset * 4) as u64,
-                param,
-                0,
-                (slot.len * 4) as u64,
-            );
-        }
-        let recorded = !compiled.scalars.is_empty();
-        if recorded {
-            self.ring
-                .record(
-                    &self.device,
-                    &mut encoder,
-                    &compiled.arena,
-                    &compiled.scalars,
-                )
-                .map_err(err)?;
-        }
-        let index = self.queue.submit([encoder.finish()]);
-        if recorded {
-            self.ring.submitted(index);
-        }
-        self.stats.runs += 1;
-        self.stats.submits += 1;
-        self.stats.dispatches += compiled.dispatches.len() as u64;
+        self.submit_run(id, inputs, args, None)?;
         self.stats.host_seconds += started.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    fn profile(
+        &mut self,
+        id: PlanId,
+        inputs: &[Feed],
+        args: &StepArgs,
+    ) -> BackendResult<Vec<(String, f64)>> {
+        if !PassTimer::supported(&self.device) {
+            return Err(err(format!(
+                "{} does not support timestamp queries, so its kernels cannot be timed; \
+                 profile on another adapter or on the CPU backend",
+                self.info.name
+            )));
+        }
+        let timer = PassTimer::new(&self.device, self.compiled(id)?.dispatches.len());
+        self.submit_run(id, inputs, args, Some(&timer))?;
+        let seconds = timer.seconds(&self.device, &self.queue).map_err(err)?;
+        self.check()?;
+        let compiled = self.compiled(id)?;
+        Ok(compiled
+            .dispatches
+            .iter()
+            .zip(seconds)
+            .map(|(d, t)| (d.entry.to_string(), t))
+            .collect())
     }
 
     fn stats(&self) -> BackendStats {
@@ -615,7 +695,7 @@ impl Backend for GpuBackend {
     }
 
     fn read(&mut self, id: PlanId, node: NodeId, out: &mut [f32]) -> BackendResult<()> {
-        let compiled = &self.plans[id.0];
+        let compiled = self.compiled(id)?;
         match stored(&compiled.plan, node, out.len())? {
             Stored::Param(id) => self.read_param(id, out),
             Stored::Slot(slot) => {

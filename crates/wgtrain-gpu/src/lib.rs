@@ -7,6 +7,7 @@ pub mod fuse;
 pub mod kernels;
 pub mod lower;
 pub mod params;
+mod profile;
 mod readback;
 pub mod tuning;
 

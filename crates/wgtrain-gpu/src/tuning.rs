@@ -44,7 +44,7 @@ impl Tuning {
         match self.loop_budget {
             Some(budget) if trips > budget => Err(format!(
                 "{what} needs {trips} loop iterations in one invocation, more than this software \
-                 adapter runs ({budget}); use --device cpu or a hardware GPU"
+                 adapter runs ({budget}); use the CPU backend (Device::Cpu) or a hardware GPU"
             )),
             _ => Ok(()),
         }

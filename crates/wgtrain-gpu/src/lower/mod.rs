@@ -26,8 +26,8 @@ use wgtrain_graph::{
 
 /// Words in a dispatch's parameter block (`Params` in `shaders/prelude.wgsl`).
 pub const PARAM_WORDS: usize = 32;
-/// The highest tensor rank the strided kernels index.
-pub const MAX_RANK: usize = 6;
+/// The highest tensor rank the strided kernels index: the graph's, so every node fits.
+pub use wgtrain_graph::shape::MAX_RANK;
 const MAX_GROUPS: usize = 65_535;
 
 /// A buffer (or range of one) a dispatch binds.
