@@ -8,7 +8,7 @@ use wgtrain::cpu::kernels::PAR_MIN;
 use wgtrain::graph::rng::dropout_scale;
 use wgtrain::graph::{AccuracyKind, Backend, BinaryOp, Graph, NodeId, Shape};
 
-/// Central-difference step.
+/// Central-difference step, unless a case sets its own.
 const H: f32 = 1e-2;
 /// Allowed |analytic - numeric| relative to max(1, |numeric|).
 const TOL: f32 = 2e-2;
@@ -16,19 +16,19 @@ const TOL: f32 = 2e-2;
 const LARGE: usize = 2 * PAR_MIN;
 
 /// The finite-difference gradient of the case's loss with respect to every param element.
-fn numeric_gradients(prepared: &Prepared, backend: &mut dyn Backend) -> Vec<Vec<f32>> {
+fn numeric_gradients(prepared: &Prepared, backend: &mut dyn Backend, h: f32) -> Vec<Vec<f32>> {
     let mut params = prepared.params.clone();
     let mut grads = Vec::new();
     for p in 0..params.len() {
         let mut grad = Vec::with_capacity(params[p].len());
         for i in 0..params[p].len() {
             let x = params[p][i];
-            params[p][i] = x + H;
+            params[p][i] = x + h;
             let plus = prepared.loss(backend, &params);
-            params[p][i] = x - H;
+            params[p][i] = x - h;
             let minus = prepared.loss(backend, &params);
             params[p][i] = x;
-            grad.push((plus - minus) / (2.0 * H));
+            grad.push((plus - minus) / (2.0 * h));
         }
         grads.push(grad);
     }
@@ -70,7 +70,7 @@ fn gradient_check(case: &OpCase) -> Result<(), String> {
     let mut backend = reference_backend();
     let prepared = Prepared::new(case, &mut backend);
     let analytic = prepared.run(&mut backend, &prepared.params).grads;
-    let numeric = numeric_gradients(&prepared, &mut backend);
+    let numeric = numeric_gradients(&prepared, &mut backend, case.difference_step.unwrap_or(H));
     compare(&case.name, &analytic, &numeric)
 }
 
@@ -155,7 +155,7 @@ fn the_check_rejects_a_wrong_gradient() {
     let mut backend = reference_backend();
     let prepared = Prepared::new(&case, &mut backend);
     let mut analytic = prepared.run(&mut backend, &prepared.params).grads;
-    let numeric = numeric_gradients(&prepared, &mut backend);
+    let numeric = numeric_gradients(&prepared, &mut backend, case.difference_step.unwrap_or(H));
     assert!(compare(&case.name, &analytic, &numeric).is_ok());
     let a = &mut analytic[1][7];
     *a += 0.05 * (1.0 + a.abs());

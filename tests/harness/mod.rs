@@ -228,6 +228,9 @@ pub struct OpCase {
     pub inputs: Vec<Leaf>,
     /// Builds the op from the param nodes followed by the input nodes.
     pub build: Build,
+    /// The gradient check's central-difference step, where the default would move a maximum
+    /// from one element to another.
+    pub difference_step: Option<f32>,
 }
 
 impl OpCase {
@@ -241,7 +244,13 @@ impl OpCase {
             params,
             inputs: Vec::new(),
             build: Box::new(build),
+            difference_step: None,
         }
+    }
+
+    pub fn with_difference_step(mut self, step: f32) -> Self {
+        self.difference_step = Some(step);
+        self
     }
 
     pub fn with_inputs(mut self, inputs: Vec<Leaf>) -> Self {
@@ -778,6 +787,34 @@ pub fn conv_cases() -> Vec<OpCase> {
             vec![leaf(&[2, len, cin], ANY), leaf(&[k, cin, cout], ANY)],
             move |g, p| g.conv1d(p[0], p[1], geo),
         ));
+    }
+    // Biased relu convolutions under a max over the steps, as Conv1D -> GlobalMaxPooling1D: the
+    // max moves ahead of the bias and relu, and the convolution's gradients are sparse (one step
+    // per sample and channel), which takes the CPU's sparse gradient kernels.
+    for (name, len, k, s, d, pad) in [
+        ("valid k3", 40, 3, 1, 1, Padding::Valid),
+        ("same k3 dilation 2", 40, 3, 1, 2, Padding::Same),
+        ("causal k2 stride 2", 41, 2, 2, 1, Padding::Causal),
+    ] {
+        let geo = Conv1dGeometry::new(len, k, s, d, pad).expect("a valid geometry");
+        let (cin, cout) = (3, 4);
+        cases.push(
+            OpCase::new(
+                format!("conv1d {name} [2, {len}, {cin}] -> {cout}, bias, relu, max over steps"),
+                vec![
+                    leaf(&[2, len, cin], Init::Spaced(-1.0, 1.0)),
+                    leaf(&[k, cin, cout], ANY),
+                    leaf(&[cout], Init::Uniform(0.5, 1.0)),
+                ],
+                move |g, p| {
+                    let y = g.conv1d(p[0], p[1], geo)?;
+                    let y = g.add(y, p[2])?;
+                    let y = g.relu(y)?;
+                    g.max(y, 1, false)
+                },
+            )
+            .with_difference_step(1e-3),
+        );
     }
     let geo = Conv1dGeometry::new(9, 3, 2, 1, Padding::Same).expect("a valid geometry");
     cases.push(OpCase::new(

@@ -211,7 +211,11 @@ impl Graph {
         self.reduce(ReduceOp::Mean, x, axis, keepdims)
     }
     pub fn max(&mut self, x: NodeId, axis: isize, keepdims: bool) -> R {
-        self.reduce(ReduceOp::Max, x, axis, keepdims)
+        let axis = self.axis(x, axis)?;
+        if let Some(reordered) = self.max_before_monotone(x, axis, keepdims) {
+            return reordered;
+        }
+        self.reduce(ReduceOp::Max, x, axis as isize, keepdims)
     }
     pub fn softmax(&mut self, x: NodeId, axis: isize) -> R {
         let axis = self.axis(x, axis)?;

@@ -11,6 +11,7 @@ pub mod infer;
 pub mod op;
 pub mod optim;
 pub mod plan;
+mod reorder;
 pub mod rng;
 pub mod shape;
 

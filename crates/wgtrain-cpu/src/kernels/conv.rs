@@ -1,6 +1,7 @@
 //! 1-D convolutions as one GEMM per sample and kernel tap, with the strided rows of the input
 //! read in place (no im2col copy), through the `gemm` crate.
 
+use super::conv_sparse;
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 use wgtrain_graph::Conv1dGeometry;
@@ -137,6 +138,22 @@ pub fn conv1d_backward_data(
     cin: usize,
     cout: usize,
 ) {
+    if conv_sparse::is_sparse(dy, geo.out_len * cout) {
+        conv_sparse::backward_data(dy, w, dx, geo, cin, cout)
+    } else {
+        backward_data_gemm(dy, w, dx, geo, cin, cout)
+    }
+}
+
+/// `conv1d_backward_data` as GEMMs over every entry of `dy`.
+pub(crate) fn backward_data_gemm(
+    dy: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+    geo: &Conv1dGeometry,
+    cin: usize,
+    cout: usize,
+) {
     let (l, lo_len) = (geo.in_len, geo.out_len);
     dx.fill(0.0);
     // Stride 1 and adjacent taps: input row i gathers output rows i + pad - (k-1) ..= i + pad,
@@ -237,6 +254,22 @@ thread_local! {
 
 /// dw[j] = sum_b x_j[b]^T @ dy[b], summed over the batch in order (the same bits every run).
 pub fn conv1d_backward_filter(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    geo: &Conv1dGeometry,
+    cin: usize,
+    cout: usize,
+) {
+    if conv_sparse::is_sparse(dy, geo.out_len * cout) {
+        conv_sparse::backward_filter(x, dy, dw, geo, cin, cout)
+    } else {
+        backward_filter_gemm(x, dy, dw, geo, cin, cout)
+    }
+}
+
+/// `conv1d_backward_filter` as GEMMs over every entry of `dy`.
+pub(crate) fn backward_filter_gemm(
     x: &[f32],
     dy: &[f32],
     dw: &mut [f32],

@@ -1,6 +1,7 @@
 //! CPU kernels, one file per op family. Each works on slices the executor hands it; none allocates.
 
 pub mod conv;
+mod conv_sparse;
 pub mod elementwise;
 pub mod gather;
 pub mod layout;
