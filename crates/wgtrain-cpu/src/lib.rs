@@ -2,8 +2,10 @@
 //! arena per plan. A step allocates nothing.
 
 pub mod kernels;
+mod touched_rows;
 
 use kernels::{conv, elementwise, gather, layout, loss, matmul, optim, reduce};
+use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
     ScalarQueue, Stored, MAX_SCALARS,
@@ -22,6 +24,9 @@ pub struct CpuBackend {
 struct Compiled {
     plan: Plan,
     arena: Vec<f32>,
+    touched: TouchedRows,
+    /// Zero gradient rows for the optimizer's untouched table rows.
+    zeros: Vec<f32>,
 }
 
 fn err(msg: impl Into<String>) -> BackendError {
@@ -108,7 +113,14 @@ impl Backend for CpuBackend {
                 arena[slot.offset] = *value;
             }
         }
-        self.plans.push(Compiled { plan, arena });
+        let touched = TouchedRows::for_plan(&plan);
+        let zeros = vec![0.0; touched.widest_chunk()];
+        self.plans.push(Compiled {
+            plan,
+            arena,
+            touched,
+            zeros,
+        });
         Ok(PlanId(self.plans.len() - 1))
     }
 
@@ -128,10 +140,10 @@ impl Backend for CpuBackend {
             arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
         })?;
         let params = &self.params;
-        let arena = &mut compiled.arena;
+        let (arena, touched) = (&mut compiled.arena, &mut compiled.touched);
         self.pool.install(|| {
             for &node in &plan.schedule {
-                execute(plan, params, arena, node, args);
+                execute(plan, params, arena, touched, node, args);
             }
         });
         if let Some(spec) = &plan.optimizer {
@@ -142,7 +154,7 @@ impl Backend for CpuBackend {
             let slots_needed = spec.slots();
             let params = &mut self.params;
             let state = &mut self.optimizer_slots;
-            let arena = &compiled.arena;
+            let (arena, touched, zeros) = (&compiled.arena, &compiled.touched, &compiled.zeros);
             self.pool.install(|| {
                 for u in &plan.updates {
                     let p = &mut params[u.param.0];
@@ -159,7 +171,20 @@ impl Backend for CpuBackend {
                         &arena[qs.offset..qs.offset + qs.len]
                     });
                     let [s0, s1] = s;
-                    optim::apply(spec, args.optimizer, p, g, g_sq, s0, s1);
+                    match touched.get(u.grad) {
+                        Some(t) => optim::apply_rows(
+                            spec,
+                            args.optimizer,
+                            p,
+                            g,
+                            g_sq,
+                            s0,
+                            s1,
+                            (t.width, &t.flags),
+                            zeros,
+                        ),
+                        None => optim::apply(spec, args.optimizer, p, g, g_sq, s0, s1),
+                    }
                 }
             });
         }
@@ -206,11 +231,12 @@ impl Backend for CpuBackend {
             arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
         })?;
         let params = &self.params;
+        let touched = &mut compiled.touched;
         let mut times = Vec::with_capacity(plan.schedule.len() + 1);
         self.pool.install(|| {
             for &node in &plan.schedule {
                 let started = std::time::Instant::now();
-                execute(plan, params, arena, node, args);
+                execute(plan, params, arena, touched, node, args);
                 times.push((
                     plan.graph.node(node).op.name(),
                     started.elapsed().as_secs_f64(),
@@ -258,7 +284,14 @@ impl Backend for CpuBackend {
 }
 
 /// Runs the kernel of one scheduled node.
-fn execute(plan: &Plan, params: &[Vec<f32>], arena: &mut [f32], id: NodeId, args: &StepArgs) {
+fn execute(
+    plan: &Plan,
+    params: &[Vec<f32>],
+    arena: &mut [f32],
+    touched: &mut TouchedRows,
+    id: NodeId,
+    args: &StepArgs,
+) {
     let graph: &Graph = &plan.graph;
     let node = graph.node(id);
     let out_slot = plan.slots[id.0].expect("a scheduled node has a slot");
@@ -319,9 +352,10 @@ fn execute(plan: &Plan, params: &[Vec<f32>], arena: &mut [f32], id: NodeId, args
         }
         Op::Cast { to } => gather::cast(input(0), graph.dtype(node.inputs[0]), *to, out),
         Op::Gather => gather::gather(input(0), input(1), out, shape(0).numel() / shape(0).0[0]),
-        Op::ScatterAddRows { rows } => {
-            gather::scatter_add_rows(input(0), input(1), out, node.shape.numel() / rows)
-        }
+        Op::ScatterAddRows { rows } => match touched.get_mut(id) {
+            Some(t) => gather::scatter_add_touched(input(0), input(1), out, t),
+            None => gather::scatter_add_rows(input(0), input(1), out, node.shape.numel() / rows),
+        },
         Op::Conv1d(geo) => {
             conv::conv1d(input(0), input(1), out, geo, shape(0).0[2], node.shape.0[2])
         }

@@ -113,25 +113,36 @@ fn zip_with(
             }
         }
     } else if let (true, Some((mid, inner))) = (a.len() == n, middle_axis(sb, so)) {
-        for (k, o) in out.chunks_mut(mid * inner).enumerate() {
+        per_block(out, mid * inner, |k, o| {
             let bs = &b[k * inner..(k + 1) * inner];
             for (o, a) in o.chunks_mut(inner).zip(a[k * mid * inner..].chunks(inner)) {
                 for i in 0..inner {
                     o[i] = f(a[i], bs[i]);
                 }
             }
-        }
+        });
     } else if let (true, Some((mid, inner))) = (b.len() == n, middle_axis(sa, so)) {
-        for (k, o) in out.chunks_mut(mid * inner).enumerate() {
+        per_block(out, mid * inner, |k, o| {
             let as_ = &a[k * inner..(k + 1) * inner];
             for (o, b) in o.chunks_mut(inner).zip(b[k * mid * inner..].chunks(inner)) {
                 for i in 0..inner {
                     o[i] = f(as_[i], b[i]);
                 }
             }
-        }
+        });
     } else {
         strided(so, sa, sb, |i, ia, ib| out[i] = f(a[ia], b[ib]));
+    }
+}
+
+/// Calls `f(k, block)` for each `len`-element block of `out`, across threads when `out` is large.
+fn per_block(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(k, o)| f(k, o));
+    } else {
+        out.chunks_mut(len).enumerate().for_each(|(k, o)| f(k, o));
     }
 }
 

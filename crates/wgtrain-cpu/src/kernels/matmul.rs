@@ -2,7 +2,7 @@ use gemm::{gemm, Parallelism};
 use wgtrain_graph::Shape;
 
 /// Below this many multiply-adds a matmul runs on one thread.
-const PAR_MIN_FLOPS: usize = 1 << 18;
+const PAR_MIN_FLOPS: usize = 1 << 21;
 
 /// `out = op(a) @ op(b)` over the last two axes, batched over leading axes; transposed operands
 /// are read in place through strides.
