@@ -1,6 +1,6 @@
 use super::{PAR_CHUNK, PAR_MIN};
 use rayon::prelude::*;
-use wgtrain_graph::rng::{dropout_block, DROPOUT_BLOCK};
+use wgtrain_graph::rng::{dropout_block, dropout_blocks, DROPOUT_BLOCK, DROPOUT_LANES};
 use wgtrain_graph::shape::MAX_RANK;
 use wgtrain_graph::{BinaryOp, Shape, UnaryOp};
 
@@ -209,13 +209,21 @@ fn fill_strides(s: &Shape, o: &Shape, out: &mut [usize; MAX_RANK]) {
 }
 
 pub fn dropout(x: &[f32], out: &mut [f32], rate: f32, seed: u64, step: u64, key: u32) {
+    const LANES_LEN: usize = DROPOUT_BLOCK * DROPOUT_LANES;
     let body = |first_block: usize, o: &mut [f32], x: &[f32]| {
-        for (b, (o, x)) in o
-            .chunks_mut(DROPOUT_BLOCK)
-            .zip(x.chunks(DROPOUT_BLOCK))
-            .enumerate()
-        {
-            let scale = dropout_block(seed, step, key, (first_block + b) as u32, rate);
+        let mut o = o.chunks_exact_mut(LANES_LEN);
+        let mut x = x.chunks_exact(LANES_LEN);
+        let mut block = first_block;
+        for (o, x) in (&mut o).zip(&mut x) {
+            let scale = dropout_blocks(seed, step, key, block as u32, rate);
+            for j in 0..LANES_LEN {
+                o[j] = x[j] * scale[j];
+            }
+            block += DROPOUT_LANES;
+        }
+        let rest = o.into_remainder().chunks_mut(DROPOUT_BLOCK);
+        for (b, (o, x)) in rest.zip(x.remainder().chunks(DROPOUT_BLOCK)).enumerate() {
+            let scale = dropout_block(seed, step, key, (block + b) as u32, rate);
             for j in 0..o.len() {
                 o[j] = x[j] * scale[j];
             }

@@ -247,7 +247,9 @@ mod tests {
     use wgtrain_graph::optim::OptimizerClock;
 
     fn ramp(n: usize, scale: f32, offset: f32) -> Vec<f32> {
-        (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * scale + offset).collect()
+        (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * scale + offset)
+            .collect()
     }
 
     /// A table's update from its touched rows equals, bit for bit, the dense update of a gradient
@@ -278,8 +280,16 @@ mod tests {
                 let slots = spec.slots();
                 let fresh = || {
                     let p = ramp(n, 1e-2, 0.5);
-                    let s0 = if slots > 0 { ramp(n, 1e-3, 0.1) } else { vec![] };
-                    let s1 = if slots > 1 { ramp(n, 1e-5, 0.3) } else { vec![] };
+                    let s0 = if slots > 0 {
+                        ramp(n, 1e-3, 0.1)
+                    } else {
+                        vec![]
+                    };
+                    let s1 = if slots > 1 {
+                        ramp(n, 1e-5, 0.3)
+                    } else {
+                        vec![]
+                    };
                     (p, s0, s1)
                 };
                 let (mut p, mut s0, mut s1) = fresh();
