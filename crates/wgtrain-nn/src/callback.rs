@@ -47,6 +47,11 @@ impl Control<'_> {
 /// Hooks called by `fit`; every one does nothing unless overridden. `epoch` and `batch` count
 /// from 0, as in Keras.
 pub trait Callback {
+    /// Whether this callback deals with a NaN or infinite loss itself (`TerminateOnNaN`);
+    /// without one that does, `fit` fails with an error at such a loss.
+    fn handles_nonfinite_loss(&self) -> bool {
+        false
+    }
     fn on_train_begin(&mut self, ctl: &mut Control) -> Result<()> {
         let _ = ctl;
         Ok(())

@@ -115,6 +115,7 @@ impl Model {
                 .collect()
         };
         let mut stop = false;
+        let nonfinite_handled = callbacks.iter().any(|c| c.handles_nonfinite_loss());
         let mut global_step = 0usize;
         let mut last_logs = Logs::new();
         macro_rules! hook {
@@ -165,7 +166,9 @@ impl Model {
                 // The previous step's values: the device already has this step queued.
                 let backend = self.runtime_mut()?.backend.as_mut();
                 tally.collect(backend, true, Some(&mut history.step_loss))?;
-                tally.check_finite(at_step)?;
+                if !nonfinite_handled {
+                    tally.check_finite(at_step)?;
+                }
                 history
                     .step_seconds
                     .push(step_start.elapsed().as_secs_f64());
@@ -179,7 +182,9 @@ impl Model {
             }
             let backend = self.runtime_mut()?.backend.as_mut();
             tally.collect(backend, false, Some(&mut history.step_loss))?;
-            tally.check_finite(at_step)?;
+            if !nonfinite_handled {
+                tally.check_finite(at_step)?;
+            }
             if steps_done == 0 {
                 break;
             }

@@ -4,6 +4,7 @@
 pub mod array;
 mod batch;
 pub mod callback;
+pub mod callbacks;
 pub mod checkpoint;
 pub mod fit;
 pub mod history;
@@ -21,6 +22,10 @@ pub mod tensor;
 
 pub use array::{Array, Values};
 pub use callback::{log_value, Callback, Control, Logs};
+pub use callbacks::{
+    CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
+    TerminateOnNaN,
+};
 pub use fit::{FitConfig, Validation};
 pub use history::History;
 pub use init::{set_random_seed, Initializer};

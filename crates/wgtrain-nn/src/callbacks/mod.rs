@@ -1,0 +1,30 @@
+//! Keras' training callbacks, with Keras 3's semantics: each watches the epoch logs (or batch
+//! logs) through the `Callback` hooks and acts on the run through `Control`.
+
+mod csv_logger;
+mod early_stopping;
+mod lr_scheduler;
+mod model_checkpoint;
+mod monitor;
+mod reduce_lr;
+mod template;
+mod terminate_on_nan;
+
+pub use csv_logger::CsvLogger;
+pub use early_stopping::EarlyStopping;
+pub use lr_scheduler::LearningRateScheduler;
+pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
+pub use monitor::Mode;
+pub use reduce_lr::ReduceLROnPlateau;
+pub use template::format_path;
+pub use terminate_on_nan::TerminateOnNaN;
+
+use crate::callback::Logs;
+
+/// The comma-separated names of the logs, as Keras lists the available metrics.
+fn available(logs: &Logs) -> String {
+    logs.iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
