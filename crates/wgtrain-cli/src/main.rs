@@ -3,6 +3,7 @@
 mod bench;
 mod bench_conv;
 mod bench_matmul;
+mod callbacks;
 mod demo;
 mod device;
 mod models;
@@ -33,7 +34,7 @@ enum Command {
         seed: u64,
     },
     /// Trains a reference model on its real dataset.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Prints a reference model's layer table.
     Summary {
         /// Model name (see `wgtrain train --help`).
@@ -59,7 +60,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { epochs, seed } => demo::run(epochs, seed),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Summary { model } => {
             models::lookup(&model)?.build()?.summary();
             Ok(())

@@ -1,9 +1,10 @@
+use crate::callbacks::CallbackArgs;
 use crate::models;
 use crate::{backend_for, run_failed, DeviceChoice};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
-use wgtrain::nn::{set_random_seed, FitConfig, Validation};
+use wgtrain::nn::{set_random_seed, Callback, FitConfig, Validation};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -32,10 +33,13 @@ pub struct TrainArgs {
     /// Save the trained weights (safetensors) here.
     #[arg(long)]
     save: Option<PathBuf>,
+    #[command(flatten)]
+    callbacks: CallbackArgs,
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let known = models::lookup(&a.model)?;
+    let mut callbacks = a.callbacks.build()?;
     let epochs = a.epochs.unwrap_or(known.epochs);
     let batch_size = a.batch_size.unwrap_or(known.batch_size);
     let data = known
@@ -58,8 +62,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         model.backend_description(),
         peak as f64 / (1024.0 * 1024.0)
     );
+    let mut hooks: Vec<&mut dyn Callback> = Vec::new();
+    for c in callbacks.iter_mut() {
+        hooks.push(c.as_mut());
+    }
     let history = model
-        .fit(
+        .fit_with_callbacks(
             &[&data.x_train],
             &[&data.y_train],
             &FitConfig {
@@ -70,6 +78,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 max_steps: a.max_steps,
                 ..Default::default()
             },
+            &mut hooks,
         )
         .context(failed)?;
     if let Some(acc) = history.last("val_accuracy") {

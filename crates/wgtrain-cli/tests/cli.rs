@@ -287,3 +287,67 @@ fn a_corrupt_imdb_file_is_named_and_exits_non_zero() {
     assert!(text.contains("imdb.npz"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn train_runs_the_callbacks_its_flags_ask_for() {
+    let Some(dir) = mnist_dir() else { return };
+    let out = std::env::temp_dir().join(format!("wgtrain-cli-callbacks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let hist = out.join("history.json");
+    let csv = out.join("log.csv");
+    let template = format!(
+        "{}/ckpt/w.{{epoch:02d}}-{{val_loss:.2f}}.safetensors",
+        out.display()
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let (ok, text) = wgtrain(&[
+        "train",
+        "mnist-antirectifier",
+        "--data-dir",
+        &dir,
+        "--epochs",
+        "1",
+        "--max-steps",
+        "20",
+        "--device",
+        "cpu",
+        "--history",
+        hist.to_str().unwrap(),
+        "--lr-schedule",
+        "1:0.0005",
+        "--reduce-lr-patience",
+        "1",
+        "--early-stopping-patience",
+        "1",
+        "--checkpoint",
+        &template,
+        "--csv-log",
+        csv.to_str().unwrap(),
+        "--terminate-on-nan",
+    ]);
+    assert!(ok, "{text}");
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&hist).unwrap()).unwrap();
+    assert_eq!(h["history"]["learning_rate"], serde_json::json!([0.0005]));
+    let log = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = log.lines();
+    assert_eq!(
+        lines.next(),
+        Some("epoch,accuracy,learning_rate,loss,val_accuracy,val_loss")
+    );
+    assert!(lines.next().unwrap().starts_with("0,"), "{log}");
+    let saved: Vec<String> = std::fs::read_dir(out.join("ckpt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(saved[0].starts_with("w.01-") && saved[0].ends_with(".safetensors"));
+    std::fs::remove_dir_all(&out).unwrap();
+    let (ok, text) = wgtrain(&[
+        "train",
+        "mnist-antirectifier",
+        "--lr-schedule",
+        "2:0.1,1:0.2",
+    ]);
+    assert!(!ok && text.contains("--lr-schedule"), "{text}");
+}
