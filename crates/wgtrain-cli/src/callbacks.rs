@@ -64,6 +64,11 @@ pub struct CallbackArgs {
 }
 
 impl CallbackArgs {
+    /// Whether the flags set a plateau or early-stopping rule, replacing the workload's own.
+    pub fn replaces_seed_callbacks(&self) -> bool {
+        self.reduce_lr_patience.is_some() || self.early_stopping_patience.is_some()
+    }
+
     /// The callbacks the flags ask for, in a fixed order: schedule, plateau, early stopping,
     /// checkpoint, CSV log (so the log sees the rate the others set), NaN check.
     pub fn build(&self) -> Result<Vec<Box<dyn Callback>>> {

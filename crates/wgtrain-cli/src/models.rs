@@ -2,13 +2,19 @@
 
 #[path = "../../../examples/models/antirectifier.rs"]
 pub mod antirectifier;
+#[path = "../../../examples/models/imdb_dgcnn.rs"]
+pub mod imdb_dgcnn;
 #[path = "../../../examples/models/imdb_fm.rs"]
 pub mod imdb_fm;
 
 use anyhow::{bail, Result};
 use std::path::Path;
 use wgtrain::data::{resolve_imdb_dir, resolve_mnist_dir};
-use wgtrain::nn::{Array, CompileConfig, Loss, Model, Optimizer};
+use wgtrain::nn::{Array, Callback, CompileConfig, Loss, Model, Optimizer};
+
+fn no_callbacks() -> Result<Vec<Box<dyn Callback>>> {
+    Ok(Vec::new())
+}
 
 /// Training and validation arrays of a reference workload.
 pub struct Dataset {
@@ -27,6 +33,8 @@ pub struct Known {
     pub epochs: usize,
     pub batch_size: usize,
     load: fn(Option<&Path>) -> Result<Dataset>,
+    /// Callbacks the workload's original trains with (the CLI's flags replace them).
+    pub seed_callbacks: fn() -> Result<Vec<Box<dyn Callback>>>,
 }
 
 impl Known {
@@ -62,6 +70,16 @@ fn imdb_top_20000(data_dir: Option<&Path>) -> Result<Dataset> {
     })
 }
 
+fn imdb_post_300(data_dir: Option<&Path>) -> Result<Dataset> {
+    let d = imdb_dgcnn::load_data(&resolve_imdb_dir(data_dir)?, imdb_dgcnn::MAXLEN)?;
+    Ok(Dataset {
+        x_train: d.x_train,
+        y_train: d.y_train,
+        x_test: d.x_test,
+        y_test: d.y_test,
+    })
+}
+
 pub const KNOWN: &[Known] = &[
     Known {
         name: "mnist-antirectifier",
@@ -72,6 +90,7 @@ pub const KNOWN: &[Known] = &[
         epochs: 40,
         batch_size: 128,
         load: mnist,
+        seed_callbacks: no_callbacks,
     },
     Known {
         name: "imdb-fm",
@@ -82,6 +101,7 @@ pub const KNOWN: &[Known] = &[
         epochs: 2,
         batch_size: 32,
         load: imdb_top_20000,
+        seed_callbacks: no_callbacks,
     },
     Known {
         name: "imdb-cnn",
@@ -92,6 +112,18 @@ pub const KNOWN: &[Known] = &[
         epochs: 2,
         batch_size: 32,
         load: imdb_top_20000,
+        seed_callbacks: no_callbacks,
+    },
+    Known {
+        name: "imdb-dgcnn",
+        about: "Dilated gated CNN on IMDB reviews (reference workload 1)",
+        build: imdb_dgcnn::build_model,
+        optimizer: Optimizer::nadam,
+        loss: Loss::BinaryCrossentropy,
+        epochs: 10,
+        batch_size: 128,
+        load: imdb_post_300,
+        seed_callbacks: imdb_dgcnn::seed_callbacks,
     },
 ];
 

@@ -40,6 +40,17 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs) -> Result<()> {
     let known = models::lookup(&a.model)?;
     let mut callbacks = a.callbacks.build()?;
+    if !a.callbacks.replaces_seed_callbacks() {
+        let mut seed = (known.seed_callbacks)()?;
+        if !seed.is_empty() {
+            println!(
+                "callbacks: the workload's learning-rate plateau and early stopping \
+                 (--reduce-lr-patience or --early-stopping-patience replace them)"
+            );
+        }
+        seed.append(&mut callbacks);
+        callbacks = seed;
+    }
     let epochs = a.epochs.unwrap_or(known.epochs);
     let batch_size = a.batch_size.unwrap_or(known.batch_size);
     let data = known

@@ -31,9 +31,9 @@ pub use history::History;
 pub use init::{set_random_seed, Initializer};
 pub use layer::{BuildCtx, CallCtx, Layer, LayerExt, LayerHandle, Weight};
 pub use layers::{
-    Activation, ActivationKind, Add, Average, AveragePooling1D, Concatenate, Conv1D, Dense,
-    Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, MaxPooling1D,
-    Maximum, Minimum, Multiply, Softmax, Subtract,
+    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Concatenate,
+    Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda,
+    MaxPooling1D, Maximum, Minimum, Multiply, Softmax, SpatialDropout1D, Subtract,
 };
 pub use loss::Loss;
 pub use model::{CompileConfig, Model};

@@ -1,6 +1,7 @@
 //! The built-in layers.
 
 mod activation;
+mod batch_norm;
 mod conv1d;
 mod dense;
 mod dropout;
@@ -11,9 +12,10 @@ mod merge;
 mod pooling;
 
 pub use activation::{Activation, ActivationKind, Softmax};
+pub use batch_norm::BatchNormalization;
 pub use conv1d::Conv1D;
 pub use dense::Dense;
-pub use dropout::Dropout;
+pub use dropout::{Dropout, SpatialDropout1D};
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use lambda::Lambda;
