@@ -100,9 +100,10 @@ impl Layer for GatedBlock {
     }
 }
 
-/// Workload 1's network with its dropout rates (the spatial dropout after the embedding, the
-/// gate dropout in every block, the dropout before the output).
-pub fn build_with(steps: usize, spatial_dropout: f32, dropout: f32) -> Result<Model> {
+/// Workload 1's network over `vocab` ids and `steps` steps; `dropout` false sets every dropout
+/// rate to 0 (for step-by-step comparisons).
+pub fn build_with(vocab: usize, steps: usize, dropout: bool) -> Result<Model> {
+    let rate = |r: f32| if dropout { r } else { 0.0 };
     let ids = Input::typed([steps], DType::I32);
     // mask = (x > 0) as float, shape (batch, steps, 1).
     let mask = Lambda::new(|g, x| {
@@ -112,21 +113,19 @@ pub fn build_with(steps: usize, spatial_dropout: f32, dropout: f32) -> Result<Mo
         Ok(g.reshape(m, [s.0[0], s.0[1], 1])?)
     })
     .apply(&ids)?;
-    let mut x = Embedding::new(VOCAB, DIM).apply(&ids)?;
+    let mut x = Embedding::new(vocab, DIM).apply(&ids)?;
     x = BatchNormalization::new().apply(&x)?;
-    x = SpatialDropout1D::new(spatial_dropout).apply(&x)?;
+    x = SpatialDropout1D::new(rate(0.2)).apply(&x)?;
     for dilation in DILATIONS {
         let mut block = GatedBlock::new(DIM, dilation);
-        if dropout == 0.0 {
-            block.gate_dropout = 0.0;
-        }
+        block.gate_dropout = rate(0.1);
         x = block.apply_many(&[&x, &mask])?.remove(0);
     }
     let avg = GlobalAveragePooling1D::new().apply(&x)?;
     let max = GlobalMaxPooling1D::new().apply(&x)?;
     let x = Concatenate::new().apply_many(&[&avg, &max])?.remove(0);
     let x = Dense::new(100).activation(ActivationKind::Relu).apply(&x)?;
-    let x = Dropout::new(if dropout == 0.0 { 0.0 } else { 0.5 }).apply(&x)?;
+    let x = Dropout::new(rate(0.5)).apply(&x)?;
     let out = Dense::new(1)
         .activation(ActivationKind::Sigmoid)
         .apply(&x)?;
@@ -134,7 +133,7 @@ pub fn build_with(steps: usize, spatial_dropout: f32, dropout: f32) -> Result<Mo
 }
 
 pub fn build_model() -> Result<Model> {
-    build_with(MAXLEN, 0.2, 0.1)
+    build_with(VOCAB, MAXLEN, true)
 }
 
 /// The seed's learning-rate and stopping callbacks: ReduceLROnPlateau(factor sqrt(0.1),

@@ -115,7 +115,7 @@ impl OptimizerSpec {
 #[derive(Clone, Debug)]
 pub struct OptimizerClock {
     pub step: u64,
-    nadam_u_product: f64,
+    nadam_u_product: f32,
 }
 
 impl Default for OptimizerClock {
@@ -150,18 +150,20 @@ impl OptimizerClock {
                 ]
             }
             OptimizerSpec::Nadam { beta_1, beta_2, .. } => {
-                let (b1, b2) = (beta_1 as f64, beta_2 as f64);
-                let u_t = b1 * (1.0 - 0.5 * 0.96f64.powf(t * 0.004));
-                let u_t1 = b1 * (1.0 - 0.5 * 0.96f64.powf((t + 1.0) * 0.004));
-                let u_prod_t = self.nadam_u_product * u_t;
-                let u_prod_t1 = u_prod_t * u_t1;
+                // Keras 3's schedule, u_t = beta_1 * (1 - 0.5 * 0.96^t), in float32 as Keras
+                // computes it, with the running product of u kept as state.
+                let t = self.step as f32;
+                let u = |t: f32| beta_1 * (1.0 - 0.5 * 0.96f32.powf(t));
+                let (u_t, u_t1) = (u(t), u(t + 1.0));
+                let u_prod_t = self.nadam_u_product * beta_1 * (1.0 - 0.5 * 0.96f32.powf(t));
                 self.nadam_u_product = u_prod_t;
-                [
-                    lr,
+                let u_prod_t1 = u_prod_t * u_t1;
+                return [
+                    learning_rate,
                     u_t1 / (1.0 - u_prod_t1),
                     (1.0 - u_t) / (1.0 - u_prod_t),
-                    1.0 / (1.0 - b2.powf(t)),
-                ]
+                    1.0 / (1.0 - beta_2.powf(t)),
+                ];
             }
             _ => [lr, 0.0, 0.0, 0.0],
         };

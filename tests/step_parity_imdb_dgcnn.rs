@@ -1,0 +1,177 @@
+//! Workload 1 step for step against Keras 3.15 (TensorFlow): Keras' initial weights, the same
+//! batches, dropout 0, 10 Nadam steps through BatchNormalization, the explicit mask and the gated
+//! blocks, then the inference-mode loss (moving statistics); then the same steps on the GPU
+//! backend. The reference comes from `scripts/keras_reference/imdb_dgcnn_steps.py` (vocabulary
+//! shrunk to 1000 ids and reviews to 60 steps to keep the fixture small).
+
+mod harness;
+
+#[allow(dead_code)]
+#[path = "../examples/models/imdb_dgcnn.rs"]
+mod imdb_dgcnn;
+
+use safetensors::SafeTensors;
+use wgtrain::cpu::CpuBackend;
+use wgtrain::graph::Backend;
+use wgtrain::nn::{Array, CompileConfig, Loss, Model, Optimizer};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/imdb_dgcnn_keras"
+);
+
+struct Reference {
+    weights: Vec<Array>,
+    x: Vec<i32>,
+    y: Vec<f32>,
+    meta: serde_json::Value,
+}
+
+impl Reference {
+    fn load() -> Self {
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURE}.json")).unwrap())
+                .unwrap();
+        let bytes = std::fs::read(format!("{FIXTURE}.safetensors")).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let words = |name: &str| -> (Vec<usize>, Vec<[u8; 4]>) {
+            let t = st.tensor(name).unwrap();
+            let w = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect();
+            (t.shape().to_vec(), w)
+        };
+        let n_weights = meta["weight_names"].as_array().unwrap().len();
+        let weights = (0..n_weights)
+            .map(|i| {
+                let (shape, w) = words(&format!("weight.{i:02}"));
+                Array::new(shape, w.into_iter().map(f32::from_le_bytes).collect()).unwrap()
+            })
+            .collect();
+        Self {
+            weights,
+            x: words("x").1.into_iter().map(i32::from_le_bytes).collect(),
+            y: words("y").1.into_iter().map(f32::from_le_bytes).collect(),
+            meta,
+        }
+    }
+    fn n(&self, key: &str) -> usize {
+        self.meta[key].as_u64().unwrap() as usize
+    }
+    fn f(&self, key: &str) -> f32 {
+        self.meta[key].as_f64().unwrap() as f32
+    }
+    fn list(&self, key: &str) -> Vec<f32> {
+        let v = self.meta[key].as_array().unwrap();
+        v.iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    }
+    fn batch(&self, i: usize) -> (Array, Array) {
+        let (b, l) = (self.n("batch_size"), self.n("maxlen"));
+        let x = Array::from_i32([b, l], self.x[i * b * l..(i + 1) * b * l].to_vec()).unwrap();
+        let y = Array::new([b, 1], self.y[i * b..(i + 1) * b].to_vec()).unwrap();
+        (x, y)
+    }
+}
+
+/// What a run gives: (loss, accuracy) per step, the inference loss on batch 0 after training
+/// and the sums of the moving mean and variance.
+struct Run {
+    steps: Vec<(f32, f32)>,
+    inference: f32,
+    moving: (f32, f32),
+}
+
+fn run_steps(r: &Reference, backend: Box<dyn Backend>) -> Run {
+    let mut model: Model = imdb_dgcnn::build_with(r.n("vocab"), r.n("maxlen"), false).unwrap();
+    model
+        .compile_on(
+            CompileConfig::new(Optimizer::nadam(), Loss::BinaryCrossentropy),
+            backend,
+        )
+        .unwrap();
+    model.set_weights(&r.weights).unwrap();
+    let steps = (0..r.n("steps"))
+        .map(|i| {
+            let (x, y) = r.batch(i);
+            let logs = model.train_on_batch(&[&x], &[&y]).unwrap();
+            (logs[0].1, logs[1].1)
+        })
+        .collect();
+    let (x0, y0) = r.batch(0);
+    let inference = model.test_on_batch(&[&x0], &[&y0]).unwrap()[0].1;
+    let weights = model.get_weights().unwrap();
+    let sum = |k: usize| weights[k].f32s().unwrap().iter().sum::<f32>();
+    // Keras' order: embeddings, then gamma, beta, moving_mean, moving_variance.
+    Run {
+        steps,
+        inference,
+        moving: (sum(3), sum(4)),
+    }
+}
+
+fn rel(a: f32, b: f32) -> f32 {
+    (a - b).abs() / b.abs().max(1e-12)
+}
+
+#[test]
+fn ten_nadam_steps_with_batch_norm_and_masks_match_keras() {
+    let r = Reference::load();
+    let run = run_steps(&r, Box::new(CpuBackend::new()));
+    let (losses, accs) = (r.list("losses"), r.list("accuracies"));
+    let mut worst = 0.0f32;
+    for (i, (&(loss, acc), (&k_loss, &k_acc))) in
+        run.steps.iter().zip(losses.iter().zip(&accs)).enumerate()
+    {
+        let e = rel(loss, k_loss);
+        worst = worst.max(e);
+        assert!(
+            e <= 1e-5,
+            "step {i}: loss {loss} vs Keras {k_loss} (relative {e:e})"
+        );
+        assert_eq!(acc, k_acc, "step {i}: batch accuracy");
+    }
+    let k_inf = r.f("inference_loss_batch0");
+    assert!(
+        rel(run.inference, k_inf) <= 1e-5,
+        "inference loss with the moving statistics {} vs Keras {k_inf}",
+        run.inference
+    );
+    let (mean, var) = run.moving;
+    let (k_mean, k_var) = (r.f("moving_mean_sum"), r.f("moving_variance_sum"));
+    assert!(
+        (mean - k_mean).abs() <= 1e-5 * k_var,
+        "moving mean sum {mean} vs {k_mean}"
+    );
+    assert!(
+        rel(var, k_var) <= 1e-5,
+        "moving variance sum {var} vs {k_var}"
+    );
+    eprintln!("worst relative loss difference from Keras over 10 steps: {worst:e}");
+}
+
+#[test]
+fn the_same_steps_on_the_gpu_match_the_cpu() {
+    let Some(gpu) = harness::gpu_backend() else {
+        return;
+    };
+    let r = Reference::load();
+    let cpu = run_steps(&r, Box::new(CpuBackend::new()));
+    let gpu = run_steps(&r, Box::new(gpu));
+    for (i, (c, g)) in cpu.steps.iter().zip(&gpu.steps).enumerate() {
+        assert!(
+            rel(g.0, c.0) <= 1e-4,
+            "step {i}: GPU loss {} vs CPU {} (relative {:e})",
+            g.0,
+            c.0,
+            rel(g.0, c.0)
+        );
+    }
+    assert!(
+        rel(gpu.inference, cpu.inference) <= 1e-4,
+        "inference loss: GPU {} vs CPU {}",
+        gpu.inference,
+        cpu.inference
+    );
+}
