@@ -621,6 +621,20 @@ pub fn layout_cases() -> Vec<OpCase> {
             move |g, p| g.slice(p[0], axis, start, end),
         ));
     }
+    // A tensor split into adjacent slices used apart: their gradients meet in one concat.
+    for (cut, end) in [(2, 5), (2, 4)] {
+        cases.push(OpCase::new(
+            format!("split [3, 5, 4] axis 1 at {cut}, up to {end}, recombined"),
+            vec![leaf(&[3, 5, 4], ANY)],
+            move |g, p| {
+                let a = g.slice(p[0], 1, 0, cut)?;
+                let b = g.slice(p[0], 1, cut, end)?;
+                let a = g.sum(a, 1, true)?;
+                let b = g.sum(b, 1, true)?;
+                g.mul(a, b)
+            },
+        ));
+    }
     for (axis, before, after) in [(0, 1, 0), (1, 1, 2), (2, 0, 3)] {
         cases.push(OpCase::new(
             format!("pad [2, 3, 4] axis {axis} {before}+{after}"),

@@ -36,7 +36,7 @@ pub fn gradients(
             }
             grads[x.0] = Some(match grads[x.0] {
                 None => dx,
-                Some(acc) => g.add(acc, dx)?,
+                Some(acc) => accumulate(g, acc, dx)?,
             });
         }
     }
@@ -44,6 +44,35 @@ pub fn gradients(
         .iter()
         .map(|w| grads.get(w.0).copied().flatten())
         .collect())
+}
+
+/// `acc + dx`. Where both are zero-padded pieces of one axis that meet (the gradients of
+/// adjacent slices, as when a layer splits a tensor in two), the sum is their concatenation,
+/// padded only where neither reaches: no adds of zeros, no full-size padded copies.
+fn accumulate(g: &mut Graph, acc: NodeId, dx: NodeId) -> Result<NodeId, GraphError> {
+    let piece = |g: &Graph, n: NodeId| match g.node(n).op {
+        Op::Pad {
+            axis,
+            before,
+            after,
+        } => Some((axis, before, g.shape(n).0[axis] - after, n)),
+        _ => None,
+    };
+    if let (Some(a), Some(b)) = (piece(g, acc), piece(g, dx)) {
+        let (first, second) = if a.1 <= b.1 { (a, b) } else { (b, a) };
+        if first.0 == second.0 && first.2 == second.1 {
+            let (axis, start, end) = (first.0, first.1, second.2);
+            let len = g.shape(acc).0[axis];
+            let inner = |n: NodeId, g: &Graph| g.node(n).inputs[0];
+            let joined = g.concat(&[inner(first.3, g), inner(second.3, g)], axis as isize)?;
+            return if start == 0 && end == len {
+                Ok(joined)
+            } else {
+                g.pad(joined, axis, start, len - end)
+            };
+        }
+    }
+    g.add(acc, dx)
 }
 
 /// Marks the nodes that lie on some path from a `wrt` node to `loss`.
@@ -268,4 +297,44 @@ fn matmul_grads(g: &mut Graph, a: NodeId, b: NodeId, gy: NodeId, ta: bool, tb: b
         g.matmul_t(a, gy, !ta, false)?
     };
     Ok(vec![Some(da), Some(db)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::ParamId;
+
+    /// The gradient of a tensor split into adjacent slices is one concat of the slices'
+    /// gradients (padded only where no slice reaches), not a sum of padded copies.
+    #[test]
+    fn adjacent_slice_gradients_meet_in_a_concat() {
+        for (cuts, padded) in [([0, 2, 5], false), ([1, 3, 5], true)] {
+            let mut g = Graph::new();
+            let x = g.param(ParamId(0), [3, 5, 4]);
+            let a = g.slice(x, 1, cuts[0], cuts[1]).unwrap();
+            let b = g.slice(x, 1, cuts[1], cuts[2]).unwrap();
+            let sa = g.sum(a, 1, false).unwrap();
+            let sb = g.sum(b, 1, false).unwrap();
+            let s = g.mul(sa, sb).unwrap();
+            let s = g.sum(s, 1, false).unwrap();
+            let loss = g.sum(s, 0, false).unwrap();
+            let dx = gradients(&mut g, loss, &[x]).unwrap()[0].unwrap();
+            let node = g.node(dx);
+            let concat = if padded {
+                assert_eq!(
+                    node.op,
+                    Op::Pad {
+                        axis: 1,
+                        before: 1,
+                        after: 0
+                    }
+                );
+                g.node(node.inputs[0])
+            } else {
+                node
+            };
+            assert_eq!(concat.op, Op::Concat { axis: 1 }, "cuts {cuts:?}");
+            assert_eq!(g.shape(dx).0, vec![3, 5, 4]);
+        }
+    }
 }

@@ -87,31 +87,37 @@ fn zip_with(
         let av = a[0];
         map(b, out, |y| f(av, y));
     } else if a.len() == n && is_trailing(sb, so) {
-        for (o, a) in out.chunks_mut(b.len()).zip(a.chunks(b.len())) {
-            for i in 0..o.len() {
+        let w = b.len();
+        per_block(out, w, |k, o| {
+            let a = &a[k * w..(k + 1) * w];
+            for i in 0..w {
                 o[i] = f(a[i], b[i]);
             }
-        }
+        });
     } else if b.len() == n && is_trailing(sa, so) {
-        for (o, b) in out.chunks_mut(a.len()).zip(b.chunks(a.len())) {
-            for i in 0..o.len() {
+        let w = a.len();
+        per_block(out, w, |k, o| {
+            let b = &b[k * w..(k + 1) * w];
+            for i in 0..w {
                 o[i] = f(a[i], b[i]);
             }
-        }
+        });
     } else if a.len() == n && is_column(sb, so) {
         let w = so.last();
-        for ((o, a), &bv) in out.chunks_mut(w).zip(a.chunks(w)).zip(b) {
+        per_block(out, w, |k, o| {
+            let (a, bv) = (&a[k * w..(k + 1) * w], b[k]);
             for i in 0..w {
                 o[i] = f(a[i], bv);
             }
-        }
+        });
     } else if b.len() == n && is_column(sa, so) {
         let w = so.last();
-        for ((o, b), &av) in out.chunks_mut(w).zip(b.chunks(w)).zip(a) {
+        per_block(out, w, |k, o| {
+            let (b, av) = (&b[k * w..(k + 1) * w], a[k]);
             for i in 0..w {
                 o[i] = f(av, b[i]);
             }
-        }
+        });
     } else if let (true, Some((mid, inner))) = (a.len() == n, middle_axis(sb, so)) {
         per_block(out, mid * inner, |k, o| {
             let bs = &b[k * inner..(k + 1) * inner];

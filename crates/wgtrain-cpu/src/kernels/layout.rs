@@ -1,25 +1,41 @@
 //! Ops that move data without arithmetic (beyond the sums of `sum_to`).
 
 use super::elementwise::{is_column, middle_axis, strided};
+use super::PAR_MIN;
+use rayon::prelude::*;
 use wgtrain_graph::Shape;
 
 /// Copies `x` (axis length `n_in`) into `out` (axis length `n_out`) at axis offset `at`.
 pub fn copy_along(x: &[f32], sx: &Shape, axis: usize, out: &mut [f32], n_out: usize, at: usize) {
-    let (outer, n_in, inner) = sx.around(axis);
-    for o in 0..outer {
-        let src = &x[o * n_in * inner..(o + 1) * n_in * inner];
-        let dst_start = (o * n_out + at) * inner;
-        out[dst_start..dst_start + n_in * inner].copy_from_slice(src);
+    let (_, n_in, inner) = sx.around(axis);
+    let place = |(dst, src): (&mut [f32], &[f32])| {
+        dst[at * inner..(at + n_in) * inner].copy_from_slice(src)
+    };
+    if x.len() >= PAR_MIN {
+        out.par_chunks_mut(n_out * inner)
+            .zip(x.par_chunks(n_in * inner))
+            .for_each(place);
+    } else {
+        out.chunks_mut(n_out * inner)
+            .zip(x.chunks(n_in * inner))
+            .for_each(place);
     }
 }
 
 /// `out = x[.., start..start + len, ..]` along `axis`.
 pub fn slice(x: &[f32], sx: &Shape, axis: usize, start: usize, out: &mut [f32], len: usize) {
-    let (outer, n, inner) = sx.around(axis);
-    for o in 0..outer {
-        let src_start = (o * n + start) * inner;
-        out[o * len * inner..(o + 1) * len * inner]
-            .copy_from_slice(&x[src_start..src_start + len * inner]);
+    let (_, n, inner) = sx.around(axis);
+    let take = |(dst, src): (&mut [f32], &[f32])| {
+        dst.copy_from_slice(&src[start * inner..(start + len) * inner])
+    };
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(len * inner)
+            .zip(x.par_chunks(n * inner))
+            .for_each(take);
+    } else {
+        out.chunks_mut(len * inner)
+            .zip(x.chunks(n * inner))
+            .for_each(take);
     }
 }
 
