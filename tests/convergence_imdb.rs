@@ -7,34 +7,11 @@
 #[path = "../examples/models/imdb_fm.rs"]
 mod imdb_fm;
 
-use std::path::PathBuf;
+mod datasets;
+
+use datasets::imdb_dir;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
-
-/// The real IMDB folder: $WGTRAIN_IMDB_DIR, else ../shared/datasets/imdb beside the checkout.
-fn imdb_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("WGTRAIN_IMDB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/datasets/imdb"
-            ))
-        });
-    if dir.join("imdb.npz").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "real IMDB is required under CI but {}/imdb.npz is missing; set WGTRAIN_IMDB_DIR",
-        dir.display()
-    );
-    eprintln!(
-        "note: {} is missing; the IMDB convergence test did not run",
-        dir.display()
-    );
-    None
-}
 
 const SEEDS: [u64; 2] = [1234, 1];
 

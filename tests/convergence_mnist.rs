@@ -6,35 +6,13 @@ mod harness;
 #[path = "../examples/models/antirectifier.rs"]
 mod antirectifier;
 
-use std::path::{Path, PathBuf};
+mod datasets;
+
+use datasets::mnist_dir;
+use std::path::Path;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::graph::Backend;
 use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
-
-/// The real MNIST folder: $WGTRAIN_MNIST_DIR, else ../shared/datasets/mnist beside the checkout.
-fn mnist_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("WGTRAIN_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/datasets/mnist"
-            ))
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "real MNIST is required under CI but {} is missing; set WGTRAIN_MNIST_DIR",
-        dir.display()
-    );
-    eprintln!(
-        "note: {} is missing; the convergence test did not run",
-        dir.display()
-    );
-    None
-}
 
 /// Keras 3's test accuracy after 2 epochs on this kind of machine (`../shared/peers/peers.md`).
 const KERAS_TWO_EPOCHS: f32 = 0.9708;
