@@ -1,15 +1,18 @@
 //! The CPU backend: runs compiled plans with multi-threaded Rust kernels over one preallocated
 //! arena per plan. A step allocates nothing.
 
+mod fused_groups;
 pub mod kernels;
 mod touched_rows;
 
+use fused_groups::FusedGroups;
 use kernels::{conv, elementwise, gather, layout, loss, matmul, optim, reduce};
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
     ScalarQueue, Stored, MAX_SCALARS,
 };
+use wgtrain_graph::fusion::Fusion;
 use wgtrain_graph::{Backend, Feed, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
 pub struct CpuBackend {
@@ -27,6 +30,9 @@ struct Compiled {
     touched: TouchedRows,
     /// Zero gradient rows for the optimizer's untouched table rows.
     zeros: Vec<f32>,
+    fused: FusedGroups,
+    /// Kernels a run executes: the schedule less the nodes computed inside a group.
+    passes: usize,
 }
 
 fn err(msg: impl Into<String>) -> BackendError {
@@ -107,6 +113,10 @@ impl Backend for CpuBackend {
             )));
         }
         check_params(&plan, |id| self.param(id).ok().map(|p| p.len()))?;
+        let fusion = Fusion::of(&plan, fused_groups::LIMITS);
+        let plan = fusion.relayout(plan);
+        let fused = FusedGroups::of(&plan, &fusion);
+        let passes = plan.schedule.iter().filter(|n| !fused.absorbed(**n)).count();
         let mut arena = vec![0.0f32; plan.arena_len];
         for (i, node) in plan.graph.nodes.iter().enumerate() {
             if let (Op::Const { value }, Some(slot)) = (&node.op, plan.slots[i]) {
@@ -120,6 +130,8 @@ impl Backend for CpuBackend {
             arena,
             touched,
             zeros,
+            fused,
+            passes,
         });
         Ok(PlanId(self.plans.len() - 1))
     }
@@ -140,10 +152,10 @@ impl Backend for CpuBackend {
             arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
         })?;
         let params = &self.params;
-        let (arena, touched) = (&mut compiled.arena, &mut compiled.touched);
+        let (arena, touched, fused) = (&mut compiled.arena, &mut compiled.touched, &compiled.fused);
         self.pool.install(|| {
             for &node in &plan.schedule {
-                execute(plan, params, arena, touched, node, args);
+                execute(plan, params, arena, touched, fused, node, args);
             }
         });
         if let Some(spec) = &plan.optimizer {
@@ -210,7 +222,7 @@ impl Backend for CpuBackend {
             }));
         }
         self.stats.runs += 1;
-        self.stats.dispatches += plan.schedule.len() as u64;
+        self.stats.dispatches += compiled.passes as u64;
         self.stats.host_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
@@ -231,12 +243,12 @@ impl Backend for CpuBackend {
             arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
         })?;
         let params = &self.params;
-        let touched = &mut compiled.touched;
+        let (touched, fused) = (&mut compiled.touched, &compiled.fused);
         let mut times = Vec::with_capacity(plan.schedule.len() + 1);
         self.pool.install(|| {
-            for &node in &plan.schedule {
+            for &node in plan.schedule.iter().filter(|n| !fused.absorbed(**n)) {
                 let started = std::time::Instant::now();
-                execute(plan, params, arena, touched, node, args);
+                execute(plan, params, arena, touched, fused, node, args);
                 times.push((
                     plan.graph.node(node).op.name(),
                     started.elapsed().as_secs_f64(),
@@ -289,9 +301,13 @@ fn execute(
     params: &[Vec<f32>],
     arena: &mut [f32],
     touched: &mut TouchedRows,
+    fused: &FusedGroups,
     id: NodeId,
     args: &StepArgs,
 ) {
+    if fused.absorbed(id) {
+        return;
+    }
     let graph: &Graph = &plan.graph;
     let node = graph.node(id);
     let out_slot = plan.slots[id.0].expect("a scheduled node has a slot");
@@ -300,8 +316,7 @@ fn execute(
     // inside the arena; parameters live outside it.
     let out: &mut [f32] =
         unsafe { std::slice::from_raw_parts_mut(base.add(out_slot.offset), out_slot.len) };
-    let input = |k: usize| -> &[f32] {
-        let x = node.inputs[k];
+    let value = |x: NodeId| -> &[f32] {
         match graph.node(x).op {
             Op::Param { id } => &params[id.0],
             _ => {
@@ -310,6 +325,10 @@ fn execute(
             }
         }
     };
+    if fused.run(id, value, out) {
+        return;
+    }
+    let input = |k: usize| value(node.inputs[k]);
     let shape = |k: usize| graph.shape(node.inputs[k]);
     match &node.op {
         Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => {}

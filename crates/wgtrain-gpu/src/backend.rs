@@ -4,8 +4,8 @@
 //! buffer and submits it once.
 
 use crate::adapter::{pick, AdapterChoice};
-use crate::fuse::Fusion;
 use crate::kernels::PipelineCache;
+use crate::lower::FUSION_LIMITS;
 use crate::lower::{lower_node, lower_update, Buf, Dispatch};
 use crate::profile::PassTimer;
 use crate::readback::ScalarRing;
@@ -15,6 +15,7 @@ use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
     Feed, Stored, MAX_SCALARS,
 };
+use wgtrain_graph::fusion::Fusion;
 use wgtrain_graph::{Backend, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
 
 /// Bytes between the parameter blocks of consecutive dispatches: the largest uniform offset
@@ -530,7 +531,7 @@ impl Backend for GpuBackend {
 
     fn compile(&mut self, plan: Plan) -> BackendResult<PlanId> {
         self.check()?;
-        let fusion = Fusion::of(&plan);
+        let fusion = Fusion::of(&plan, FUSION_LIMITS);
         let plan = fusion.relayout(plan);
         let scalars: Vec<usize> = scalar_nodes(&plan)
             .map(|n| plan.slots[n.0].expect("a scalar output has a slot").offset)

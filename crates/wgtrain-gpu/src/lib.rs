@@ -3,7 +3,6 @@
 
 pub mod adapter;
 mod backend;
-pub mod fuse;
 pub mod kernels;
 pub mod lower;
 pub mod params;

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod conv;
 pub mod dtype;
 pub mod error;
+pub mod fusion;
 pub mod graph;
 pub mod infer;
 pub mod op;

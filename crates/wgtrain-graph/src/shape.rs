@@ -118,3 +118,34 @@ impl From<Vec<usize>> for Shape {
         Shape(d)
     }
 }
+
+/// `s` read inside an output of shape `o` seen as rows x cols (cols = the last axis): the
+/// (row stride, col stride) that address it, if two strides can.
+pub fn rows_view(s: &Shape, o: &Shape) -> Option<(usize, usize)> {
+    let r = o.rank();
+    if s.rank() > r {
+        return None;
+    }
+    if r == 0 {
+        return Some((0, 0));
+    }
+    let cols = o.0[r - 1];
+    let aligned: Vec<usize> = std::iter::repeat_n(1, r - s.rank())
+        .chain(s.0.iter().copied())
+        .collect();
+    let last = aligned[r - 1];
+    let col_stride = usize::from(last != 1);
+    let lead = &aligned[..r - 1];
+    let row_stride = if lead.iter().all(|&d| d == 1) {
+        0
+    } else if lead == &o.0[..r - 1] {
+        if last == 1 {
+            1
+        } else {
+            cols
+        }
+    } else {
+        return None;
+    };
+    Some((row_stride, col_stride))
+}

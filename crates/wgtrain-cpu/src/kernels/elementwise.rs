@@ -30,6 +30,47 @@ fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     }
 }
 
+/// Runs `$body` with `$f` bound to binary op `$op`'s formula, a closure of its own per op so
+/// each loop is compiled for one concrete function and vectorizes.
+macro_rules! with_formula {
+    ($op:expr, $f:ident => $body:expr) => {
+        match $op {
+            BinaryOp::Add => {
+                let $f = |a: f32, b: f32| a + b;
+                $body
+            }
+            BinaryOp::Sub => {
+                let $f = |a: f32, b: f32| a - b;
+                $body
+            }
+            BinaryOp::Mul => {
+                let $f = |a: f32, b: f32| a * b;
+                $body
+            }
+            BinaryOp::Div => {
+                let $f = |a: f32, b: f32| a / b;
+                $body
+            }
+            BinaryOp::Equal => {
+                let $f = |a: f32, b: f32| if a == b { 1.0 } else { 0.0 };
+                $body
+            }
+            BinaryOp::GreaterEqual => {
+                let $f = |a: f32, b: f32| if a >= b { 1.0 } else { 0.0 };
+                $body
+            }
+            BinaryOp::Maximum => {
+                let $f = f32::max;
+                $body
+            }
+            BinaryOp::Minimum => {
+                let $f = f32::min;
+                $body
+            }
+        }
+    };
+}
+
 /// Elementwise `a op b` with numpy broadcasting.
 pub fn binary(
     op: BinaryOp,
@@ -40,18 +81,16 @@ pub fn binary(
     out: &mut [f32],
     so: &Shape,
 ) {
-    match op {
-        BinaryOp::Add => zip_with(a, sa, b, sb, out, so, |a, b| a + b),
-        BinaryOp::Sub => zip_with(a, sa, b, sb, out, so, |a, b| a - b),
-        BinaryOp::Mul => zip_with(a, sa, b, sb, out, so, |a, b| a * b),
-        BinaryOp::Div => zip_with(a, sa, b, sb, out, so, |a, b| a / b),
-        BinaryOp::Equal => zip_with(a, sa, b, sb, out, so, |a, b| if a == b { 1.0 } else { 0.0 }),
-        BinaryOp::GreaterEqual => {
-            zip_with(a, sa, b, sb, out, so, |a, b| if a >= b { 1.0 } else { 0.0 })
+    with_formula!(op, f => zip_with(a, sa, b, sb, out, so, f))
+}
+
+/// `a op b` over slices of one length, on the calling thread (a fused group's chunk).
+pub fn binary_flat(op: BinaryOp, a: &[f32], b: &[f32], out: &mut [f32]) {
+    with_formula!(op, f => {
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = f(a, b);
         }
-        BinaryOp::Maximum => zip_with(a, sa, b, sb, out, so, f32::max),
-        BinaryOp::Minimum => zip_with(a, sa, b, sb, out, so, f32::min),
-    }
+    })
 }
 
 /// Common layouts (same shape, a scalar side, a trailing-row side, a per-row column side) take

@@ -3,6 +3,7 @@
 pub mod conv;
 mod conv_sparse;
 pub mod elementwise;
+pub mod fused;
 pub mod gather;
 pub mod layout;
 pub mod loss;

@@ -9,16 +9,25 @@ mod optim;
 mod reduce;
 
 use crate::tuning::Tuning;
-pub use elementwise::rows_view;
+pub use wgtrain_graph::shape::rows_view;
+
+/// What a generated fused kernel can take: at most 6 inputs (bindings 1 to 6; 0 holds the
+/// parameter block and 7 the output, within the 8 storage buffers every adapter allows), rows
+/// up to the 65535 workgroups of 64 a rows x cols grid covers.
+pub const FUSION_LIMITS: FusionLimits = FusionLimits {
+    max_inputs: 6,
+    max_row: 64 * 65_535,
+    min_len: 0,
+};
 pub use matmul::{LARGE_MATMUL, SCALAR_RUN_A, SCALAR_RUN_B};
 pub use optim::lower_update;
 
-use crate::fuse::{Fusion, Group};
 use crate::kernels::{Family, Kernel};
 use crate::params::ParamBlock;
 use elementwise::{broadcast_strides, fused_kernel, lower_group, lower_strided_binary, rows_grid};
 use matmul::lower_matmul;
 use reduce::{lower_sum_to, reduce_lines};
+use wgtrain_graph::fusion::{Fusion, FusionLimits, Group};
 use wgtrain_graph::{
     AccuracyKind, BinaryOp, NodeId, Op, OptimizerSpec, ParamId, Plan, ReduceOp, Shape, UnaryOp,
     Update,

@@ -1,17 +1,24 @@
-//! Elementwise fusion: a unary or binary node whose only reader is another elementwise node is
-//! folded into that reader's kernel, so a chain such as `relu(a * b + c)` runs as one dispatch
-//! that reads `a`, `b` and `c` once and writes only the final result.
+//! Elementwise fusion, shared by the backends: a unary or binary node whose only reader is
+//! another elementwise node is folded into that reader's group, so a chain such as
+//! `relu(a * b + c)` runs as one pass (one GPU dispatch, one CPU loop) that reads `a`, `b` and
+//! `c` once and writes only the final result. Every operand of a group is read through a
+//! rows x cols view of the group's output (`rows_view`).
 
-use crate::lower::rows_view;
-use wgtrain_graph::backend::scalar_nodes;
-use wgtrain_graph::plan::assign_slots;
-use wgtrain_graph::{NodeId, Op, Plan};
+use crate::backend::scalar_nodes;
+use crate::plan::assign_slots;
+use crate::shape::rows_view;
+use crate::{NodeId, Op, Plan};
 
-/// The most tensors one fused kernel reads (bindings 1 to 6; 0 holds the parameter block and 7
-/// the output, within the 8 storage buffers every adapter allows).
-pub const MAX_FUSED_INPUTS: usize = 6;
-/// The longest row a rows x cols grid covers (65535 workgroups of 64).
-const MAX_ROW: usize = 64 * 65_535;
+/// What a backend's fused kernels can take.
+#[derive(Clone, Copy, Debug)]
+pub struct FusionLimits {
+    /// The most tensors one group reads.
+    pub max_inputs: usize,
+    /// The longest output row a group may have.
+    pub max_row: usize,
+    /// Outputs smaller than this stay unfused (the pass costs less than the bookkeeping).
+    pub min_len: usize,
+}
 
 /// Elementwise nodes computed by one kernel.
 #[derive(Clone, Debug)]
@@ -35,7 +42,7 @@ fn elementwise(op: &Op) -> bool {
 }
 
 impl Fusion {
-    pub fn of(plan: &Plan) -> Fusion {
+    pub fn of(plan: &Plan, limits: FusionLimits) -> Fusion {
         let graph = &plan.graph;
         let n = graph.nodes.len();
         let mut readers = vec![0usize; n];
@@ -76,7 +83,7 @@ impl Fusion {
                 .iter()
                 .all(|i| rows_view(graph.shape(*i), out_shape).is_some());
             let cols = out_shape.0.last().copied().unwrap_or(1);
-            if !by_rows || cols > MAX_ROW {
+            if !by_rows || cols > limits.max_row || out_shape.numel() < limits.min_len {
                 leaves = frontier;
                 leaves.dedup();
                 groups[root.0] = Some(Group { members, leaves });
@@ -91,7 +98,7 @@ impl Fusion {
                     .inputs
                     .iter()
                     .all(|i| rows_view(graph.shape(*i), out_shape).is_some());
-                let room = leaves.len() + frontier.len() + node.inputs.len() <= MAX_FUSED_INPUTS;
+                let room = leaves.len() + frontier.len() + node.inputs.len() <= limits.max_inputs;
                 if scheduled[x.0]
                     && elementwise(&node.op)
                     && readers[x.0] == 1
@@ -143,7 +150,13 @@ impl Fusion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wgtrain_graph::{Graph, PlanOutputs};
+    use crate::{Graph, PlanOutputs};
+
+    const LIMITS: FusionLimits = FusionLimits {
+        max_inputs: 6,
+        max_row: usize::MAX,
+        min_len: 0,
+    };
 
     fn plan_of(g: Graph, out: NodeId) -> Plan {
         let outputs = PlanOutputs {
@@ -162,7 +175,7 @@ mod tests {
         let ab = g.mul(a, b).unwrap();
         let abc = g.add(ab, c).unwrap();
         let out = g.relu(abc).unwrap();
-        let fusion = Fusion::of(&plan_of(g, out));
+        let fusion = Fusion::of(&plan_of(g, out), LIMITS);
         let group = fusion.groups[out.0].as_ref().unwrap();
         assert_eq!(group.members, vec![ab, abc, out]);
         let mut leaves = group.leaves.clone();
@@ -179,7 +192,7 @@ mod tests {
         let twice = g.mul(e, e).unwrap();
         let out = g.neg(twice).unwrap();
         let plan = plan_of(g, out);
-        let fusion = Fusion::of(&plan);
+        let fusion = Fusion::of(&plan, LIMITS);
         assert!(!fusion.absorbed[e.0], "exp is read twice");
         assert!(fusion.absorbed[twice.0]);
         let relaid = fusion.relayout(plan);

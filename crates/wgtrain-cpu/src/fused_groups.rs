@@ -1,0 +1,110 @@
+//! The plan's elementwise groups (`wgtrain_graph::fusion`) as programs for `kernels::fused`:
+//! which nodes are computed inside another node's group, and what each group's root runs.
+
+use crate::kernels::fused::{self, Arg, Leaf, Step};
+use crate::kernels::PAR_MIN;
+use wgtrain_graph::fusion::{Fusion, FusionLimits};
+use wgtrain_graph::shape::rows_view;
+use wgtrain_graph::{NodeId, Op, Plan};
+
+/// Groups read at most this many tensors.
+const MAX_LEAVES: usize = 6;
+
+/// Groups of the CPU: any row length, and only outputs large enough that one pass instead of
+/// several pays for the chunk bookkeeping.
+pub const LIMITS: FusionLimits = FusionLimits {
+    max_inputs: MAX_LEAVES,
+    max_row: usize::MAX,
+    min_len: PAR_MIN,
+};
+
+struct Program {
+    steps: Vec<Step>,
+    /// Each leaf with its (row stride, col stride) in the output's rows x cols view.
+    leaves: Vec<(NodeId, usize, usize)>,
+    cols: usize,
+}
+
+#[derive(Default)]
+pub struct FusedGroups {
+    absorbed: Vec<bool>,
+    /// The program of each group root of two or more nodes, by node index.
+    programs: Vec<Option<Program>>,
+}
+
+impl FusedGroups {
+    pub fn of(plan: &Plan, fusion: &Fusion) -> Self {
+        let graph = &plan.graph;
+        let programs = fusion
+            .groups
+            .iter()
+            .map(|g| {
+                let g = g.as_ref().filter(|g| g.members.len() > 1)?;
+                let root = *g.members.last()?;
+                let out = graph.shape(root);
+                let leaves: Vec<(NodeId, usize, usize)> = g
+                    .leaves
+                    .iter()
+                    .map(|&l| {
+                        let (rs, cs) = rows_view(graph.shape(l), out).expect("a fused leaf fits");
+                        (l, rs, cs)
+                    })
+                    .collect();
+                let arg = |x: NodeId| match g.members.iter().position(|&m| m == x) {
+                    Some(k) => Arg::Step(k),
+                    None => Arg::Leaf(leaves.iter().position(|l| l.0 == x).expect("a leaf")),
+                };
+                let steps = g
+                    .members
+                    .iter()
+                    .map(|&m| {
+                        let node = graph.node(m);
+                        match node.op {
+                            Op::Unary(u) => Step::Unary(u, arg(node.inputs[0])),
+                            Op::Binary(b) => {
+                                Step::Binary(b, arg(node.inputs[0]), arg(node.inputs[1]))
+                            }
+                            _ => unreachable!("fusion groups hold elementwise nodes only"),
+                        }
+                    })
+                    .collect();
+                Some(Program {
+                    steps,
+                    leaves,
+                    cols: out.0.last().copied().unwrap_or(1),
+                })
+            })
+            .collect();
+        Self {
+            absorbed: fusion.absorbed.clone(),
+            programs,
+        }
+    }
+
+    /// Whether `id` is computed inside another node's group (and so is skipped).
+    pub fn absorbed(&self, id: NodeId) -> bool {
+        self.absorbed.get(id.0).copied().unwrap_or(false)
+    }
+
+    /// Runs the group rooted at `id` into `out`, if there is one; `input` gives a node's values.
+    pub fn run<'a>(
+        &self,
+        id: NodeId,
+        input: impl Fn(NodeId) -> &'a [f32],
+        out: &mut [f32],
+    ) -> bool {
+        let Some(Some(p)) = self.programs.get(id.0) else {
+            return false;
+        };
+        let mut views = [Leaf::default(); MAX_LEAVES];
+        for (v, &(node, rs, cs)) in views.iter_mut().zip(&p.leaves) {
+            *v = Leaf {
+                data: input(node),
+                row_stride: rs,
+                col_stride: cs,
+            };
+        }
+        fused::run(&p.steps, &views[..p.leaves.len()], out, p.cols);
+        true
+    }
+}
