@@ -116,7 +116,11 @@ impl Backend for CpuBackend {
         let fusion = Fusion::of(&plan, fused_groups::LIMITS);
         let plan = fusion.relayout(plan);
         let fused = FusedGroups::of(&plan, &fusion);
-        let passes = plan.schedule.iter().filter(|n| !fused.absorbed(**n)).count();
+        let passes = plan
+            .schedule
+            .iter()
+            .filter(|n| !fused.absorbed(**n))
+            .count();
         let mut arena = vec![0.0f32; plan.arena_len];
         for (i, node) in plan.graph.nodes.iter().enumerate() {
             if let (Op::Const { value }, Some(slot)) = (&node.op, plan.slots[i]) {
