@@ -315,24 +315,33 @@ pub(crate) fn backward_filter_gemm(
                 }
             });
     }
+    // Each tap's rows split in as many parts as threads, so three taps keep two threads busy.
+    let rows_per = cin.div_ceil(rayon::current_num_threads().max(1));
     dw.par_chunks_mut(cin * cout)
         .enumerate()
-        .for_each(|(j, dw)| {
+        .flat_map(|(j, tap)| {
+            tap.par_chunks_mut(rows_per * cout)
+                .enumerate()
+                .map(move |(part, dw)| (j, part * rows_per, dw))
+        })
+        .for_each(|(j, r0, dw)| {
+            let rows = dw.len() / cout;
             for (lo, hi) in outside(geo, j, inner) {
                 let Some(p0) = geo.input_at(lo, j).filter(|_| hi > lo) else {
                     continue;
                 };
                 for b in 0..batch {
-                    // SAFETY: the input rows are read transposed (columns of x_j^T are its rows).
+                    // SAFETY: the input rows are read transposed (columns of x_j^T are its rows),
+                    // from input channel r0 on.
                     unsafe {
                         gemm_acc(
-                            cin,
+                            rows,
                             cout,
                             hi - lo,
                             dw.as_mut_ptr(),
                             cout as isize,
                             View {
-                                ptr: x.as_ptr().add(b * l * cin + p0 * cin),
+                                ptr: x.as_ptr().add(b * l * cin + p0 * cin + r0),
                                 rs: 1,
                                 cs: (geo.stride * cin) as isize,
                             },
