@@ -1,6 +1,7 @@
-//! BatchNormalization against plain loops: the moving statistics after a training step (the
-//! biased batch variance, mask-weighted moments with a mask) and the inference output from
-//! them. SGD with learning rate 0 keeps gamma and beta at 1 and 0.
+//! The layers workload 1 adds, against plain loops: BatchNormalization's moving statistics
+//! after a training step (the biased batch variance, mask-weighted moments with a mask) and its
+//! inference output, and SpatialDropout1D's whole-channel drops. SGD with learning rate 0 keeps
+//! gamma and beta at 1 and 0.
 
 use wgtrain::cpu::CpuBackend;
 use wgtrain::graph::DType;
@@ -124,5 +125,38 @@ fn a_mask_weights_the_moments() {
         w[4].f32s().unwrap(),
         &var.iter().map(|v| 0.99 + 0.01 * v).collect::<Vec<_>>(),
         "masked moving_variance",
+    );
+}
+
+/// SpatialDropout1D drops whole channels of each sample: with inputs of ones and a zero target,
+/// a step's loss is 4x the kept fraction (kept values are 1 / (1 - 0.5) = 2), which comes in
+/// whole channels (multiples of 1 / (samples * channels)), never single values.
+#[test]
+fn spatial_dropout_drops_whole_channels() {
+    use wgtrain::nn::SpatialDropout1D;
+    let (n, l, c) = (2, 7, 3);
+    let x = Input::new([l, c]);
+    let y = SpatialDropout1D::new(0.5).apply(&x).unwrap();
+    let mut m = compiled(Model::new(&[&x], &[&y]).unwrap());
+    let ones = Array::new([n, l, c], vec![1.0; n * l * c]).unwrap();
+    let zeros = Array::new([n, l, c], vec![0.0; n * l * c]).unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..12 {
+        let loss = m.train_on_batch(&[&ones], &[&zeros]).unwrap()[0].1;
+        let channels = loss / 4.0 * (n * c) as f32;
+        assert!(
+            (channels - channels.round()).abs() < 1e-4,
+            "loss {loss}: {channels} channels kept is not a whole number"
+        );
+        kept.push(channels.round() as usize);
+    }
+    assert!(
+        kept.iter().any(|&k| k > 0 && k < n * c),
+        "every step kept all or none: {kept:?}"
+    );
+    let pred = m.predict(&[&ones], n).unwrap();
+    assert!(
+        pred[0].f32s().unwrap().iter().all(|&v| v == 1.0),
+        "inference is the identity"
     );
 }
