@@ -130,6 +130,42 @@ fn dropout_gradients_match_finite_differences() {
 }
 
 #[test]
+fn gated_mix_gradients_match_finite_differences() {
+    check_all(harness::gate_cases());
+}
+
+/// The recognized gated mix computes what the ops it replaces compute, forward and backward,
+/// on rows past the threading threshold.
+#[test]
+fn gated_mix_matches_the_tail_as_written() {
+    for (gate_half, rate, masked) in [(0, 0.1, true), (1, 0.0, false)] {
+        let w = 20;
+        let rows = [40, 50];
+        let mut params = vec![
+            harness::leaf(&[rows[0], rows[1], 2 * w], harness::Init::Uniform(-3.0, 3.0)),
+            harness::leaf(&[rows[0], rows[1], w], harness::ANY),
+        ];
+        if masked {
+            params.push(harness::leaf(&[rows[0], rows[1], 1], harness::ANY));
+        }
+        let build = |as_written: bool| {
+            OpCase::new("gated tail", params.clone(), move |g, p| {
+                let out = harness::gated_tail(g, p, gate_half, rate, as_written)?;
+                let fused = matches!(g.node(out).op, wgtrain::graph::Op::GatedMix(_));
+                assert_eq!(fused, !as_written, "recognized only when not built as written");
+                Ok(out)
+            })
+        };
+        let fused = harness::differentiate(&mut wgtrain::cpu::CpuBackend::new(), &build(false));
+        let written = harness::differentiate(&mut reference_backend(), &build(true));
+        assert_close("gated mix output", &fused.output, &written.output, 1e-6);
+        for (k, (f, w)) in fused.grads.iter().zip(&written.grads).enumerate() {
+            assert_close(&format!("gated mix gradient {k}"), f, w, 1e-5);
+        }
+    }
+}
+
+#[test]
 fn loss_gradients_match_finite_differences() {
     check_all(harness::loss_cases());
 }

@@ -701,6 +701,64 @@ pub fn dropout_cases() -> Vec<OpCase> {
         .collect()
 }
 
+/// A gated residual block's tail written out op by op (recognized as one gated mix unless
+/// `as_written`, which builds the sum and the mask product as plain binary ops): the gate is
+/// half `gate_half` of `h`'s last axis, dropped out at `rate`.
+pub fn gated_tail(
+    g: &mut Graph,
+    p: &[NodeId],
+    gate_half: usize,
+    rate: f32,
+    as_written: bool,
+) -> Built {
+    let (h, s) = (p[0], p[1]);
+    let w = g.shape(s).last();
+    let gate = g.slice(h, -1, gate_half * w, gate_half * w + w)?;
+    let value = g.slice(h, -1, (1 - gate_half) * w, (1 - gate_half) * w + w)?;
+    let gate = if rate > 0.0 {
+        g.dropout(gate, rate, 13)?
+    } else {
+        gate
+    };
+    let gate = g.sigmoid(gate)?;
+    let one = g.scalar(1.0);
+    let keep = g.sub(one, gate)?;
+    let a = g.mul(s, gate)?;
+    let b = g.mul(value, keep)?;
+    let sum = if as_written {
+        g.binary(BinaryOp::Add, b, a)?
+    } else {
+        g.add(b, a)?
+    };
+    match p.get(2) {
+        Some(&mask) if as_written => g.binary(BinaryOp::Mul, sum, mask),
+        Some(&mask) => g.mul(mask, sum),
+        None => Ok(sum),
+    }
+}
+
+/// Gated mixes with and without a mask and dropout, the gate in either half.
+pub fn gate_cases() -> Vec<OpCase> {
+    let case = |rows: &[usize], w: usize, gate_half: usize, rate: f32, masked: bool| {
+        let with = |last: usize| [rows, &[last]].concat();
+        let mut params = vec![leaf(&with(2 * w), Init::Uniform(-3.0, 3.0)), leaf(&with(w), ANY)];
+        if masked {
+            params.push(leaf(&with(1), Init::Uniform(0.0, 1.0)));
+        }
+        OpCase::new(
+            format!("gated mix {rows:?} x {w} gate half {gate_half} rate {rate} mask {masked}"),
+            params,
+            move |g, p| gated_tail(g, p, gate_half, rate, false),
+        )
+    };
+    vec![
+        case(&[3, 5], 4, 0, 0.3, true),
+        case(&[2, 3], 5, 1, 0.0, false),
+        case(&[7], 3, 0, 0.5, false),
+        case(&[2, 3], 6, 1, 0.2, true),
+    ]
+}
+
 pub fn loss_cases() -> Vec<OpCase> {
     vec![
         OpCase::new(
@@ -856,6 +914,7 @@ pub fn all_cases() -> Vec<OpCase> {
         layout_cases(),
         l2_normalize_cases(),
         dropout_cases(),
+        gate_cases(),
         loss_cases(),
         composite_cases(),
     ]
@@ -868,6 +927,15 @@ pub fn all_cases() -> Vec<OpCase> {
 /// 2^18 multiply-adds for a matmul).
 pub fn large_cases() -> Vec<OpCase> {
     vec![
+        OpCase::new(
+            "large gated mix [64, 40] x 16, masked, dropout 0.1",
+            vec![
+                leaf(&[64, 40, 32], Init::Uniform(-3.0, 3.0)),
+                leaf(&[64, 40, 16], ANY),
+                leaf(&[64, 40, 1], Init::Uniform(0.0, 1.0)),
+            ],
+            |g, p| gated_tail(g, p, 0, 0.1, false),
+        ),
         OpCase::new(
             "large relu [128, 512]",
             vec![leaf(&[128, 512], Init::Signed(0.1, 2.0))],

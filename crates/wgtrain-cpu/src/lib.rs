@@ -6,14 +6,16 @@ pub mod kernels;
 mod touched_rows;
 
 use fused_groups::FusedGroups;
-use kernels::{conv, elementwise, gather, layout, loss, matmul, optim, reduce};
+use kernels::{conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
     ScalarQueue, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::fusion::Fusion;
-use wgtrain_graph::{Backend, Feed, Graph, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
+use wgtrain_graph::{
+    Backend, Feed, GatedMix, Graph, NodeId, Op, ParamId, Plan, PlanId, Shape, StepArgs,
+};
 
 pub struct CpuBackend {
     params: Vec<Vec<f32>>,
@@ -299,6 +301,25 @@ impl Backend for CpuBackend {
     }
 }
 
+/// A gated mix's operands from its inputs (h, s, optional mask) by position.
+fn mix_operands<'a>(
+    input: &dyn Fn(usize) -> &'a [f32],
+    shape: &dyn Fn(usize) -> &'a Shape,
+    masked: bool,
+    mix: GatedMix,
+    args: &StepArgs,
+) -> gate::MixOperands<'a> {
+    gate::MixOperands {
+        h: input(0),
+        s: input(1),
+        width: shape(1).last(),
+        mask: masked.then(|| input(2)),
+        mix,
+        seed: args.seed,
+        step: args.step,
+    }
+}
+
 /// Runs the kernel of one scheduled node.
 fn execute(
     plan: &Plan,
@@ -372,6 +393,16 @@ fn execute(
         Op::SumTo { .. } => layout::sum_to(input(0), shape(0), out, &node.shape),
         Op::Dropout { rate, key } => {
             elementwise::dropout(input(0), out, *rate, args.seed, args.step, *key)
+        }
+        Op::GatedMix(mix) => {
+            let masked = node.inputs.len() == 3;
+            gate::gated_mix(&mix_operands(&input, &shape, masked, *mix, args), out)
+        }
+        Op::GatedMixGrad { mix, wrt } => {
+            let masked = node.inputs.len() == 4;
+            let operands =
+                mix_operands(&|k| input(k + 1), &|k| shape(k + 1), masked, *mix, args);
+            gate::gated_mix_grad(&operands, input(0), *wrt, out)
         }
         Op::Cast { to } => gather::cast(input(0), graph.dtype(node.inputs[0]), *to, out),
         Op::Gather => gather::gather(input(0), input(1), out, shape(0).numel() / shape(0).0[0]),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 const TREE: &str = include_str!("../../../shaders/tree.wgsl");
+const PHILOX: &str = include_str!("../../../shaders/philox.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -14,6 +15,7 @@ pub enum Family {
     Layout,
     Reduce,
     Random,
+    Gate,
     Loss,
     Matmul,
     Optim,
@@ -22,12 +24,13 @@ pub enum Family {
 }
 
 /// Every family, for the tests that check each one's source.
-pub const FAMILIES: [Family; 10] = [
+pub const FAMILIES: [Family; 11] = [
     Family::Elementwise,
     Family::Fused,
     Family::Layout,
     Family::Reduce,
     Family::Random,
+    Family::Gate,
     Family::Loss,
     Family::Matmul,
     Family::Optim,
@@ -63,6 +66,14 @@ pub mod binding {
         pub const X: u32 = 1;
         pub const OUT: u32 = 2;
         pub const STEP: u32 = 3;
+    }
+    pub mod gate {
+        pub const H: u32 = 1;
+        pub const S: u32 = 2;
+        pub const MASK: u32 = 3;
+        pub const DY: u32 = 4;
+        pub const OUT: u32 = 5;
+        pub const STEP: u32 = 6;
     }
     pub mod loss {
         pub const LOGITS: u32 = 1;
@@ -107,6 +118,7 @@ impl Family {
             Family::Layout => include_str!("../../../shaders/layout.wgsl"),
             Family::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             Family::Random => include_str!("../../../shaders/random.wgsl"),
+            Family::Gate => include_str!("../../../shaders/gate.wgsl"),
             Family::Loss => include_str!("../../../shaders/loss.wgsl"),
             Family::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Family::Optim => include_str!("../../../shaders/optim.wgsl"),
@@ -133,7 +145,7 @@ impl Family {
             Family::Gather => &["CAST_EXPR"],
             Family::Conv => &["CONV_MODE", "CONV_TS", "CONV_RM", "CONV_RN"],
             Family::Optim => &["SQUARED_GRAD"],
-            Family::Layout | Family::Random | Family::Loss => &[],
+            Family::Layout | Family::Random | Family::Gate | Family::Loss => &[],
         }
     }
 
@@ -161,6 +173,14 @@ impl Family {
                 ("x", random::X),
                 ("out", random::OUT),
                 ("step", random::STEP),
+            ],
+            Family::Gate => &[
+                ("h", gate::H),
+                ("s", gate::S),
+                ("mask", gate::MASK),
+                ("dy", gate::DY),
+                ("out", gate::OUT),
+                ("step", gate::STEP),
             ],
             Family::Loss => &[
                 ("logits", loss::LOGITS),
@@ -234,6 +254,7 @@ impl Family {
     fn includes(self) -> &'static str {
         match self {
             Family::Reduce | Family::Loss => TREE,
+            Family::Random | Family::Gate => PHILOX,
             _ => "",
         }
     }

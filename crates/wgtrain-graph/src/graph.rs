@@ -148,12 +148,18 @@ impl Graph {
         self.push(Op::Binary(op), &[a, b])
     }
     pub fn add(&mut self, a: NodeId, b: NodeId) -> R {
+        if let Some(mix) = self.recognize_gated_mix(a, b) {
+            return mix;
+        }
         self.binary(BinaryOp::Add, a, b)
     }
     pub fn sub(&mut self, a: NodeId, b: NodeId) -> R {
         self.binary(BinaryOp::Sub, a, b)
     }
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> R {
+        if let Some(masked) = self.recognize_masked_gated_mix(a, b) {
+            return masked;
+        }
         self.binary(BinaryOp::Mul, a, b)
     }
     pub fn div(&mut self, a: NodeId, b: NodeId) -> R {

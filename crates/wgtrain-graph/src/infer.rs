@@ -3,7 +3,7 @@
 use crate::conv::Conv1dGeometry;
 use crate::dtype::DType;
 use crate::error::{shape_err, GraphError};
-use crate::op::{AccuracyKind, Op};
+use crate::op::{AccuracyKind, GatedMix, Op};
 use crate::shape::Shape;
 
 /// The type rule: `Cast` picks its type, `Gather` and `ScatterAddRows` take int32 ids as their
@@ -265,7 +265,58 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
             }
             Ok(Shape::scalar())
         }
+        Op::GatedMix(mix) => {
+            gated_mix_inputs(&name, mix, inputs)?;
+            Ok(inputs[1].clone())
+        }
+        Op::GatedMixGrad { mix, wrt } => {
+            let (dy, operands) = inputs
+                .split_first()
+                .ok_or_else(|| shape_err(&name, "takes the output gradient first"))?;
+            gated_mix_inputs(&name, mix, operands)?;
+            same_shape(&name, dy, operands[1])?;
+            operands
+                .get(*wrt)
+                .map(|s| (*s).clone())
+                .ok_or_else(|| shape_err(&name, format!("has no input {wrt}")))
+        }
     }
+}
+
+/// h [..., 2w] split into a gate and a value half, s [..., w], and an optional mask [..., 1].
+fn gated_mix_inputs(name: &str, mix: &GatedMix, inputs: &[&Shape]) -> Result<(), GraphError> {
+    let (h, s, mask) = match inputs {
+        [h, s] => (*h, *s, None),
+        [h, s, m] => (*h, *s, Some(*m)),
+        _ => {
+            return Err(shape_err(
+                name,
+                format!("takes h, s and an optional mask, got {} inputs", inputs.len()),
+            ))
+        }
+    };
+    let w = s.last();
+    let rows_match = |t: &Shape| t.rank() == s.rank() && t.0[..t.rank() - 1] == s.0[..s.rank() - 1];
+    let halves = (mix.gate == 0 && mix.value == w) || (mix.gate == w && mix.value == 0);
+    if s.rank() == 0 || !rows_match(h) || h.last() != 2 * w || !halves {
+        return Err(shape_err(
+            name,
+            format!(
+                "h {h} must be s {s} with twice the columns, split into a gate and a value \
+                 half (got the gate at column {} and the value at column {})",
+                mix.gate, mix.value
+            ),
+        ));
+    }
+    if let Some(m) = mask {
+        if !rows_match(m) || m.last() != 1 {
+            return Err(shape_err(
+                name,
+                format!("the mask {m} must be s's shape {s} with a last axis of 1"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn conv_input(name: &str, geo: &Conv1dGeometry, x: &Shape) -> Result<(), GraphError> {

@@ -150,6 +150,28 @@ pub enum Op {
     Accuracy {
         kind: AccuracyKind,
     },
+    /// (h [..., 2w], s [..., w], optional mask [..., 1]) -> `(g * s + (1 - g) * v) * mask`, where
+    /// `g = sigmoid(dropout(gate half of h))` and `v` is the other half: the elementwise tail of
+    /// a gated residual block in one pass. The dropout draws from the stream of `key` with the
+    /// gate half's element index, as a `Dropout` of that half would.
+    GatedMix(GatedMix),
+    /// (dy, h, s, optional mask) -> the gradient of `GatedMix` with respect to its input `wrt`.
+    GatedMixGrad {
+        mix: GatedMix,
+        wrt: usize,
+    },
+}
+
+/// Which half of `h`'s last axis a gated mix reads as the gate and which as the value, and the
+/// gate's dropout.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GatedMix {
+    /// The first column of the gate half (0 or w).
+    pub gate: usize,
+    /// The first column of the value half (w or 0).
+    pub value: usize,
+    pub rate: f32,
+    pub key: u32,
 }
 
 impl Op {

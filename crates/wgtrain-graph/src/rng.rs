@@ -137,6 +137,33 @@ fn dropout_blocks_portable(
     })
 }
 
+/// The dropout multipliers of elements `start .. start + out.len()`, drawing
+/// `DROPOUT_LANES` blocks at once while at least that many remain.
+pub fn fill_dropout_scales(seed: u64, step: u64, key: u32, rate: f32, start: usize, out: &mut [f32]) {
+    if rate == 0.0 {
+        out.fill(1.0);
+        return;
+    }
+    const LANES_LEN: usize = DROPOUT_BLOCK * DROPOUT_LANES;
+    let end = start + out.len();
+    let mut i = start;
+    while i < end {
+        let block = i / DROPOUT_BLOCK;
+        let first = block * DROPOUT_BLOCK;
+        let skip = i - first;
+        if end - first >= LANES_LEN {
+            let scales = dropout_blocks(seed, step, key, block as u32, rate);
+            out[i - start..first + LANES_LEN - start].copy_from_slice(&scales[skip..]);
+            i = first + LANES_LEN;
+        } else {
+            let scales = dropout_block(seed, step, key, block as u32, rate);
+            let stop = (first + DROPOUT_BLOCK).min(end);
+            out[i - start..stop - start].copy_from_slice(&scales[skip..stop - first]);
+            i = stop;
+        }
+    }
+}
+
 /// The dropout multiplier of element `index` alone.
 pub fn dropout_scale(seed: u64, step: u64, key: u32, index: usize, rate: f32) -> f32 {
     let block = (index / DROPOUT_BLOCK) as u32;
@@ -182,5 +209,15 @@ mod tests {
             .count();
         let frac = kept as f64 / n as f64;
         assert!((frac - 0.75).abs() < 0.01, "kept fraction {frac}");
+    }
+
+    #[test]
+    fn scales_over_a_range_are_the_scales_of_its_elements() {
+        for range in [0..200, 3..5, 60..130, 64..128, 7..8, 100..300, 5..70] {
+            let mut got = vec![0.0; range.len()];
+            fill_dropout_scales(5, 9, 4, 0.3, range.start, &mut got);
+            let want: Vec<f32> = range.map(|i| dropout_scale(5, 9, 4, i, 0.3)).collect();
+            assert_eq!(got, want);
+        }
     }
 }

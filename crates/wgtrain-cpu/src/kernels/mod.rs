@@ -3,7 +3,9 @@
 pub mod conv;
 mod conv_sparse;
 pub mod elementwise;
+mod exp;
 pub mod fused;
+pub mod gate;
 pub mod gather;
 pub mod layout;
 pub mod loss;

@@ -3,6 +3,7 @@
 
 mod conv;
 mod elementwise;
+mod gate;
 mod gather;
 mod matmul;
 mod optim;
@@ -330,6 +331,7 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
             per_element(n.div_ceil(8), 64)?,
         ),
         Op::Cast { .. } | Op::Gather | Op::ScatterAddRows { .. } => gather::lower(plan, id, tuning),
+        Op::GatedMix(_) | Op::GatedMixGrad { .. } => gate::lower(plan, id, tuning),
         Op::Conv1d(_) | Op::Conv1dBackwardData(_) | Op::Conv1dBackwardFilter(_) => {
             conv::lower(plan, id, tuning)
         }

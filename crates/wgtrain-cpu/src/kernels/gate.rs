@@ -1,0 +1,162 @@
+//! The gated mix (`Op::GatedMix`) and its gradients, row by row across threads. The gate's
+//! dropout multipliers are drawn a column chunk at a time into a stack buffer, never stored.
+
+use super::exp::sigmoid;
+use super::PAR_CHUNK;
+use rayon::prelude::*;
+use wgtrain_graph::rng::fill_dropout_scales;
+use wgtrain_graph::GatedMix;
+
+/// Columns of a row computed together.
+const COLS: usize = 64;
+
+/// The operands of one gated mix: `h` rows of `2 * width` (gate half and value half), `s` rows
+/// of `width`, one mask value per row.
+pub struct MixOperands<'a> {
+    pub h: &'a [f32],
+    pub s: &'a [f32],
+    pub width: usize,
+    pub mask: Option<&'a [f32]>,
+    pub mix: GatedMix,
+    pub seed: u64,
+    pub step: u64,
+}
+
+/// A column chunk of one row: the gate's pre-activation and dropout multiplier, the gate, `s`,
+/// the value and the row's mask.
+struct Chunk<'a> {
+    scale: &'a [f32],
+    g: &'a [f32],
+    s: &'a [f32],
+    v: &'a [f32],
+    m: f32,
+}
+
+impl MixOperands<'_> {
+    fn rows(&self) -> usize {
+        self.s.len() / self.width
+    }
+
+    /// Calls `f(row, first column, chunk)` for every column chunk of rows `rows`, in order.
+    fn for_each_chunk(&self, rows: std::ops::Range<usize>, mut f: impl FnMut(usize, usize, &Chunk)) {
+        let (w, mix) = (self.width, self.mix);
+        let mut scale = [0f32; COLS];
+        let mut g = [0f32; COLS];
+        for r in rows {
+            let h_row = &self.h[r * 2 * w..(r + 1) * 2 * w];
+            let (gate_row, value_row) = (&h_row[mix.gate..][..w], &h_row[mix.value..][..w]);
+            let s_row = &self.s[r * w..(r + 1) * w];
+            let m = self.mask.map_or(1.0, |m| m[r]);
+            for c0 in (0..w).step_by(COLS) {
+                let len = COLS.min(w - c0);
+                let scale = &mut scale[..len];
+                fill_dropout_scales(self.seed, self.step, mix.key, mix.rate, r * w + c0, scale);
+                let g = &mut g[..len];
+                gates(&gate_row[c0..c0 + len], scale, g);
+                let chunk = Chunk {
+                    scale,
+                    g,
+                    s: &s_row[c0..c0 + len],
+                    v: &value_row[c0..c0 + len],
+                    m,
+                };
+                f(r, c0, &chunk);
+            }
+        }
+    }
+
+    /// Runs `body(first row, rows' outputs)` over chunks of rows whose outputs are
+    /// `out_width` wide, in parallel.
+    fn by_rows(&self, out: &mut [f32], out_width: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
+        let rows = (PAR_CHUNK / self.width).max(1);
+        if self.rows() <= rows {
+            body(0, out);
+        } else {
+            out.par_chunks_mut(rows * out_width)
+                .enumerate()
+                .for_each(|(k, o)| body(k * rows, o));
+        }
+    }
+}
+
+/// `sigmoid(x * scale)` of each element: the gate.
+fn gates(x: &[f32], scale: &[f32], g: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { gates_avx2(x, scale, g) };
+    }
+    gates_portable(x, scale, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gates_avx2(x: &[f32], scale: &[f32], g: &mut [f32]) {
+    gates_portable(x, scale, g)
+}
+
+#[inline(always)]
+fn gates_portable(x: &[f32], scale: &[f32], g: &mut [f32]) {
+    for ((g, &x), &k) in g.iter_mut().zip(x).zip(scale) {
+        *g = sigmoid(x * k);
+    }
+}
+
+/// `(g * s + (1 - g) * v) * mask`.
+pub fn gated_mix(a: &MixOperands, out: &mut [f32]) {
+    let w = a.width;
+    a.by_rows(out, w, |first, o| {
+        let rows = first..first + o.len() / w;
+        a.for_each_chunk(rows, |r, c0, e| {
+            let o = &mut o[(r - first) * w + c0..][..e.g.len()];
+            for (((o, &g), &s), &v) in o.iter_mut().zip(e.g).zip(e.s).zip(e.v) {
+                let mixed = g * s + (1.0 - g) * v;
+                *o = if a.mask.is_some() { mixed * e.m } else { mixed };
+            }
+        });
+    });
+}
+
+/// The gradient of `gated_mix` with respect to input `wrt` (0 h, 1 s, 2 mask) given `dy`.
+pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) {
+    let (w, mix) = (a.width, a.mix);
+    let out_width = [2 * w, w, 1][wrt];
+    a.by_rows(out, out_width, |first, o| {
+        let rows = first..first + o.len() / out_width;
+        if wrt == 2 {
+            o.fill(0.0);
+        }
+        a.for_each_chunk(rows, |r, c0, e| {
+            let len = e.g.len();
+            let dy = &dy[r * w + c0..][..len];
+            let row = &mut o[(r - first) * out_width..][..out_width];
+            match wrt {
+                0 => {
+                    let (gate, value) = if mix.gate == 0 {
+                        row.split_at_mut(w)
+                    } else {
+                        let (v, g) = row.split_at_mut(w);
+                        (g, v)
+                    };
+                    let (gate, value) = (&mut gate[c0..c0 + len], &mut value[c0..c0 + len]);
+                    for k in 0..len {
+                        let (g, dm) = (e.g[k], dy[k] * e.m);
+                        gate[k] = dm * (e.s[k] - e.v[k]) * g * (1.0 - g) * e.scale[k];
+                        value[k] = dm * (1.0 - g);
+                    }
+                }
+                1 => {
+                    let ds = &mut row[c0..c0 + len];
+                    for ((ds, &dy), &g) in ds.iter_mut().zip(dy).zip(e.g) {
+                        *ds = dy * e.m * g;
+                    }
+                }
+                _ => {
+                    row[0] += (0..len)
+                        .map(|k| dy[k] * (e.g[k] * e.s[k] + (1.0 - e.g[k]) * e.v[k]))
+                        .sum::<f32>();
+                }
+            }
+        });
+    });
+}
