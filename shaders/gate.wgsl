@@ -1,9 +1,10 @@
-// The gated mix `(g * s + (1 - g) * v) * mask`, g = sigmoid(dropout(gate half of h)), v the
-// other half of h, and its gradients (`Op::GatedMix`, `Op::GatedMixGrad`). The gate's dropout
+// The gated mix `(g * s + (1 - g) * v) * mask`, g = sigmoid(dropout(gate half of h + bias)),
+// v the other half of h + bias, and its gradients (`Op::GatedMix`, `Op::GatedMixGrad`). The gate's dropout
 // multipliers come from `philox.wgsl` by the gate half's element index, as the CPU's do.
 //
 // params: 0 elements of s (rows * w), 1 w, 2 first gate column, 3 first value column,
-// 4 op key, 5 drop threshold (rate * 65536), 6 keep scale (f32), 7 whether a mask is bound.
+// 4 op key, 5 drop threshold (rate * 65536), 6 keep scale (f32), 7 whether a mask is bound,
+// 8 whether a bias is bound.
 
 @group(0) @binding(1) var<storage, read_write> h: array<f32>;
 @group(0) @binding(2) var<storage, read_write> s: array<f32>;
@@ -11,6 +12,7 @@
 @group(0) @binding(4) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<uniform> step: Step;
+@group(0) @binding(7) var<storage, read_write> bias: array<f32>;
 
 struct Mixed {
     row: u32,
@@ -26,9 +28,10 @@ fn mixed(i: u32, scale: f32) -> Mixed {
     let w = P(1u);
     let row = i / w;
     let col = i % w;
-    let x = h[row * 2u * w + P(2u) + col] * scale;
+    let biased = P(8u) != 0u;
+    let x = (h[row * 2u * w + P(2u) + col] + select(0.0, bias[P(2u) + col], biased)) * scale;
     let g = 1.0 / (1.0 + exp(-x));
-    let v = h[row * 2u * w + P(3u) + col];
+    let v = h[row * 2u * w + P(3u) + col] + select(0.0, bias[P(3u) + col], biased);
     let m = select(1.0, mask[row], P(7u) != 0u);
     return Mixed(row, col, scale, g, v, m);
 }

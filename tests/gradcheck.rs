@@ -138,19 +138,11 @@ fn gated_mix_gradients_match_finite_differences() {
 /// on rows past the threading threshold.
 #[test]
 fn gated_mix_matches_the_tail_as_written() {
-    for (gate_half, rate, masked) in [(0, 0.1, true), (1, 0.0, false)] {
-        let w = 20;
-        let rows = [40, 50];
-        let mut params = vec![
-            harness::leaf(&[rows[0], rows[1], 2 * w], harness::Init::Uniform(-3.0, 3.0)),
-            harness::leaf(&[rows[0], rows[1], w], harness::ANY),
-        ];
-        if masked {
-            params.push(harness::leaf(&[rows[0], rows[1], 1], harness::ANY));
-        }
+    for (gate_half, rate, biased, masked) in [(0, 0.1, true, true), (1, 0.0, false, false)] {
+        let params = harness::gate_leaves(&[40, 50], 20, biased, masked);
         let build = |as_written: bool| {
             OpCase::new("gated tail", params.clone(), move |g, p| {
-                let out = harness::gated_tail(g, p, gate_half, rate, as_written)?;
+                let out = harness::gated_tail(g, p, gate_half, rate, biased, as_written)?;
                 let fused = matches!(g.node(out).op, wgtrain::graph::Op::GatedMix(_));
                 assert_eq!(fused, !as_written, "recognized only when not built as written");
                 Ok(out)

@@ -702,16 +702,20 @@ pub fn dropout_cases() -> Vec<OpCase> {
 }
 
 /// A gated residual block's tail written out op by op (recognized as one gated mix unless
-/// `as_written`, which builds the sum and the mask product as plain binary ops): the gate is
-/// half `gate_half` of `h`'s last axis, dropped out at `rate`.
+/// `as_written`, which builds the sum and the mask product as plain binary ops) from
+/// `p = [h, s, bias when biased, optional mask]`: the gate is half `gate_half` of `h`'s last
+/// axis, dropped out at `rate`.
 pub fn gated_tail(
     g: &mut Graph,
     p: &[NodeId],
     gate_half: usize,
     rate: f32,
+    biased: bool,
     as_written: bool,
 ) -> Built {
     let (h, s) = (p[0], p[1]);
+    let h = if biased { g.add(h, p[2])? } else { h };
+    let p = if biased { &p[1..] } else { p };
     let w = g.shape(s).last();
     let gate = g.slice(h, -1, gate_half * w, gate_half * w + w)?;
     let value = g.slice(h, -1, (1 - gate_half) * w, (1 - gate_half) * w + w)?;
@@ -737,25 +741,36 @@ pub fn gated_tail(
     }
 }
 
-/// Gated mixes with and without a mask and dropout, the gate in either half.
+/// The params of a gated tail over `rows` x `w`: h, s, a bias and a mask as asked.
+pub fn gate_leaves(rows: &[usize], w: usize, biased: bool, masked: bool) -> Vec<Leaf> {
+    let with = |last: usize| [rows, &[last]].concat();
+    let mut params = vec![leaf(&with(2 * w), Init::Uniform(-3.0, 3.0)), leaf(&with(w), ANY)];
+    if biased {
+        params.push(leaf(&[2 * w], ANY));
+    }
+    if masked {
+        params.push(leaf(&with(1), Init::Uniform(0.0, 1.0)));
+    }
+    params
+}
+
+/// Gated mixes with and without a bias, a mask and dropout, the gate in either half.
 pub fn gate_cases() -> Vec<OpCase> {
-    let case = |rows: &[usize], w: usize, gate_half: usize, rate: f32, masked: bool| {
-        let with = |last: usize| [rows, &[last]].concat();
-        let mut params = vec![leaf(&with(2 * w), Init::Uniform(-3.0, 3.0)), leaf(&with(w), ANY)];
-        if masked {
-            params.push(leaf(&with(1), Init::Uniform(0.0, 1.0)));
-        }
+    let case = |rows: &[usize], w, gate_half, rate, biased, masked| {
         OpCase::new(
-            format!("gated mix {rows:?} x {w} gate half {gate_half} rate {rate} mask {masked}"),
-            params,
-            move |g, p| gated_tail(g, p, gate_half, rate, false),
+            format!(
+                "gated mix {rows:?} x {w} gate half {gate_half} rate {rate} bias {biased} \
+                 mask {masked}"
+            ),
+            gate_leaves(rows, w, biased, masked),
+            move |g, p| gated_tail(g, p, gate_half, rate, biased, false),
         )
     };
     vec![
-        case(&[3, 5], 4, 0, 0.3, true),
-        case(&[2, 3], 5, 1, 0.0, false),
-        case(&[7], 3, 0, 0.5, false),
-        case(&[2, 3], 6, 1, 0.2, true),
+        case(&[3, 5], 4, 0, 0.3, true, true),
+        case(&[2, 3], 5, 1, 0.0, false, false),
+        case(&[7], 3, 0, 0.5, true, false),
+        case(&[2, 3], 6, 1, 0.2, false, true),
     ]
 }
 
@@ -928,13 +943,9 @@ pub fn all_cases() -> Vec<OpCase> {
 pub fn large_cases() -> Vec<OpCase> {
     vec![
         OpCase::new(
-            "large gated mix [64, 40] x 16, masked, dropout 0.1",
-            vec![
-                leaf(&[64, 40, 32], Init::Uniform(-3.0, 3.0)),
-                leaf(&[64, 40, 16], ANY),
-                leaf(&[64, 40, 1], Init::Uniform(0.0, 1.0)),
-            ],
-            |g, p| gated_tail(g, p, 0, 0.1, false),
+            "large gated mix [32, 25] x 16 (rows past one thread's chunk), biased, masked, dropout 0.1",
+            gate_leaves(&[32, 25], 16, true, true),
+            |g, p| gated_tail(g, p, 0, 0.1, true, false),
         ),
         OpCase::new(
             "large relu [128, 512]",

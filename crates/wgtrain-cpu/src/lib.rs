@@ -313,7 +313,8 @@ fn mix_operands<'a>(
         h: input(0),
         s: input(1),
         width: shape(1).last(),
-        mask: masked.then(|| input(2)),
+        bias: mix.biased.then(|| input(2)),
+        mask: masked.then(|| input(2 + mix.biased as usize)),
         mix,
         seed: args.seed,
         step: args.step,
@@ -395,11 +396,11 @@ fn execute(
             elementwise::dropout(input(0), out, *rate, args.seed, args.step, *key)
         }
         Op::GatedMix(mix) => {
-            let masked = node.inputs.len() == 3;
+            let masked = node.inputs.len() == 3 + mix.biased as usize;
             gate::gated_mix(&mix_operands(&input, &shape, masked, *mix, args), out)
         }
         Op::GatedMixGrad { mix, wrt } => {
-            let masked = node.inputs.len() == 4;
+            let masked = node.inputs.len() == 4 + mix.biased as usize;
             let operands =
                 mix_operands(&|k| input(k + 1), &|k| shape(k + 1), masked, *mix, args);
             gate::gated_mix_grad(&operands, input(0), *wrt, out)

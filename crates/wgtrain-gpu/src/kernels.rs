@@ -74,6 +74,7 @@ pub mod binding {
         pub const DY: u32 = 4;
         pub const OUT: u32 = 5;
         pub const STEP: u32 = 6;
+        pub const BIAS: u32 = 7;
     }
     pub mod loss {
         pub const LOGITS: u32 = 1;
@@ -181,6 +182,7 @@ impl Family {
                 ("dy", gate::DY),
                 ("out", gate::OUT),
                 ("step", gate::STEP),
+                ("bias", gate::BIAS),
             ],
             Family::Loss => &[
                 ("logits", loss::LOGITS),

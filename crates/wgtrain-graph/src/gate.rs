@@ -1,7 +1,8 @@
-//! The gated mix `(g * s + (1 - g) * v) * mask`, `g = sigmoid(dropout(gate window))`: built
-//! directly, or recognized when a layer writes it out op by op (slices, dropout, sigmoid,
-//! `1 - g`, two products, a sum and the mask product), so the whole tail runs as one kernel
-//! forward and one per input backward instead of a dozen passes over the block's activations.
+//! The gated mix `(g * s + (1 - g) * v) * mask`, `g = sigmoid(dropout(gate half of h + bias))`
+//! and `v` the other half: built directly, or recognized when a layer writes it out op by op
+//! (the bias sum, the split, dropout, sigmoid, `1 - g`, two products, a sum and the mask
+//! product), so the whole tail runs as one kernel forward and one per input backward instead of
+//! a dozen passes over the block's activations.
 
 use crate::graph::{Graph, NodeId};
 use crate::op::{BinaryOp, GatedMix, Op, UnaryOp};
@@ -10,10 +11,23 @@ use crate::GraphError;
 type R = Result<NodeId, GraphError>;
 
 impl Graph {
-    /// `(g * s + (1 - g) * v) * mask` with `g = sigmoid(dropout(h[..., gate..gate+w], rate))`
-    /// and `v = h[..., value..value+w]`, `w` being `s`'s last axis and `h` `2w` wide.
-    pub fn gated_mix(&mut self, h: NodeId, s: NodeId, mask: Option<NodeId>, mix: GatedMix) -> R {
+    /// `(g * s + (1 - g) * v) * mask` with `g = sigmoid(dropout(h'[..., gate..gate+w], rate))`
+    /// and `v = h'[..., value..value+w]`, where `h' = h + bias`, `w` is `s`'s last axis and `h`
+    /// is `2w` wide. `mix.biased` is set from `bias`.
+    pub fn gated_mix(
+        &mut self,
+        h: NodeId,
+        s: NodeId,
+        bias: Option<NodeId>,
+        mask: Option<NodeId>,
+        mix: GatedMix,
+    ) -> R {
+        let mix = GatedMix {
+            biased: bias.is_some(),
+            ..mix
+        };
         let mut inputs = vec![h, s];
+        inputs.extend(bias);
         inputs.extend(mask);
         self.push(Op::GatedMix(mix), &inputs)
     }
@@ -24,14 +38,15 @@ impl Graph {
         let (mix, h, s) = self
             .gated_terms(a, b)
             .or_else(|| self.gated_terms(b, a))?;
-        Some(self.gated_mix(h, s, None, mix))
+        let (h, bias) = self.bias_sum(h);
+        Some(self.gated_mix(h, s, bias, None, mix))
     }
 
     /// `a * b` as a masked gated mix when one is an unmasked gated mix and the other a mask of
     /// its shape with a last axis of 1.
     pub(crate) fn recognize_masked_gated_mix(&mut self, a: NodeId, b: NodeId) -> Option<R> {
         let masked = |g: &Graph, mix: NodeId, mask: NodeId| match (&g.node(mix).op, g.shape(mask)) {
-            (Op::GatedMix(m), ms) if g.node(mix).inputs.len() == 2 => {
+            (Op::GatedMix(m), ms) if g.node(mix).inputs.len() == 2 + m.biased as usize => {
                 let out = g.shape(mix);
                 let fits = ms.rank() == out.rank()
                     && ms.last() == 1
@@ -41,7 +56,25 @@ impl Graph {
             _ => None,
         };
         let (mix, inputs, mask) = masked(self, a, b).or_else(|| masked(self, b, a))?;
-        Some(self.gated_mix(inputs[0], inputs[1], Some(mask), mix))
+        let bias = mix.biased.then(|| inputs[2]);
+        Some(self.gated_mix(inputs[0], inputs[1], bias, Some(mask), mix))
+    }
+
+    /// (x, Some(bias)) when `h` is `x + bias` with a bias over `h`'s last axis, else (h, None).
+    fn bias_sum(&self, h: NodeId) -> (NodeId, Option<NodeId>) {
+        let node = self.node(h);
+        if node.op != Op::Binary(BinaryOp::Add) {
+            return (h, None);
+        }
+        let is_bias = |b: NodeId| self.shape(b).0 == [self.shape(h).last()];
+        let (a, b) = (node.inputs[0], node.inputs[1]);
+        if self.shape(a) == self.shape(h) && is_bias(b) {
+            (a, Some(b))
+        } else if self.shape(b) == self.shape(h) && is_bias(a) {
+            (b, Some(a))
+        } else {
+            (h, None)
+        }
     }
 
     /// (mix, h, s) when `gs` is `g * s` and `kv` is `(1 - g) * v` for the same `g`.
@@ -58,6 +91,7 @@ impl Graph {
                 value,
                 rate,
                 key,
+                biased: false,
             },
             h,
             s,
@@ -123,9 +157,17 @@ pub(crate) fn gated_mix_gradients(
 ) -> Result<Vec<Option<NodeId>>, GraphError> {
     let mut operands = vec![dy];
     operands.extend_from_slice(inputs);
-    (0..inputs.len())
-        .map(|wrt| g.push(Op::GatedMixGrad { mix, wrt }, &operands).map(Some))
-        .collect()
+    let dh = g.push(Op::GatedMixGrad { mix, wrt: 0 }, &operands)?;
+    let mut grads = vec![Some(dh)];
+    for wrt in 1..inputs.len() {
+        grads.push(Some(if mix.biased && wrt == 2 {
+            let bias = g.shape(inputs[2]).clone();
+            g.sum_to(dh, &bias)?
+        } else {
+            g.push(Op::GatedMixGrad { mix, wrt }, &operands)?
+        }));
+    }
+    Ok(grads)
 }
 
 #[cfg(test)]
@@ -135,6 +177,8 @@ mod tests {
 
     /// The tail as a layer writes it: split, dropout on the gate, sigmoid, mix, mask.
     fn written_out(g: &mut Graph, h: NodeId, s: NodeId, mask: NodeId, rate: f32) -> R {
+        let bias = g.param(ParamId(2), [8]);
+        let h = g.add(h, bias)?;
         let gate = g.slice(h, -1, 0, 4)?;
         let value = g.slice(h, -1, 4, 8)?;
         let gate = if rate > 0.0 {
@@ -165,9 +209,11 @@ mod tests {
                 value: 4,
                 rate,
                 key: if rate > 0.0 { 7 } else { 0 },
+                biased: true,
             };
             assert_eq!(node.op, Op::GatedMix(want));
-            assert_eq!(node.inputs, vec![h, s, mask]);
+            let bias = g.nodes.iter().position(|n| n.op == Op::Param { id: ParamId(2) });
+            assert_eq!(node.inputs, vec![h, s, NodeId(bias.unwrap()), mask]);
         }
     }
 

@@ -283,18 +283,27 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
     }
 }
 
-/// h [..., 2w] split into a gate and a value half, s [..., w], and an optional mask [..., 1].
+/// h [..., 2w] split into a gate and a value half, s [..., w], a bias [2w] when the mix is
+/// biased, and an optional mask [..., 1].
 fn gated_mix_inputs(name: &str, mix: &GatedMix, inputs: &[&Shape]) -> Result<(), GraphError> {
-    let (h, s, mask) = match inputs {
-        [h, s] => (*h, *s, None),
-        [h, s, m] => (*h, *s, Some(*m)),
-        _ => {
-            return Err(shape_err(
-                name,
-                format!("takes h, s and an optional mask, got {} inputs", inputs.len()),
-            ))
-        }
-    };
+    let fixed = 2 + mix.biased as usize;
+    if inputs.len() != fixed && inputs.len() != fixed + 1 {
+        return Err(shape_err(
+            name,
+            format!(
+                "takes h, s{} and an optional mask, got {} inputs",
+                if mix.biased { ", bias" } else { "" },
+                inputs.len()
+            ),
+        ));
+    }
+    let (h, s, mask) = (inputs[0], inputs[1], inputs.get(fixed).copied());
+    if mix.biased && inputs[2].0 != [2 * s.last()] {
+        return Err(shape_err(
+            name,
+            format!("the bias {} must have h's {} columns", inputs[2], 2 * s.last()),
+        ));
+    }
     let w = s.last();
     let rows_match = |t: &Shape| t.rank() == s.rank() && t.0[..t.rank() - 1] == s.0[..s.rank() - 1];
     let halves = (mix.gate == 0 && mix.value == w) || (mix.gate == w && mix.value == 0);

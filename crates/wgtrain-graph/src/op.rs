@@ -150,9 +150,10 @@ pub enum Op {
     Accuracy {
         kind: AccuracyKind,
     },
-    /// (h [..., 2w], s [..., w], optional mask [..., 1]) -> `(g * s + (1 - g) * v) * mask`, where
-    /// `g = sigmoid(dropout(gate half of h))` and `v` is the other half: the elementwise tail of
-    /// a gated residual block in one pass. The dropout draws from the stream of `key` with the
+    /// (h [..., 2w], s [..., w], bias [2w] when `biased`, optional mask [..., 1]) ->
+    /// `(g * s + (1 - g) * v) * mask`, where `g = sigmoid(dropout(gate half of h + bias))` and
+    /// `v` is the other half (plus bias): the elementwise tail of a gated residual block in one
+    /// pass. The dropout draws from the stream of `key` with the
     /// gate half's element index, as a `Dropout` of that half would.
     GatedMix(GatedMix),
     /// (dy, h, s, optional mask) -> the gradient of `GatedMix` with respect to its input `wrt`.
@@ -170,6 +171,8 @@ pub struct GatedMix {
     pub gate: usize,
     /// The first column of the value half (w or 0).
     pub value: usize,
+    /// Whether a bias is added to h first (the block's convolution bias).
+    pub biased: bool,
     pub rate: f32,
     pub key: u32,
 }

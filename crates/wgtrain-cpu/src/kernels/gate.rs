@@ -11,11 +11,12 @@ use wgtrain_graph::GatedMix;
 const COLS: usize = 64;
 
 /// The operands of one gated mix: `h` rows of `2 * width` (gate half and value half), `s` rows
-/// of `width`, one mask value per row.
+/// of `width`, a bias of `2 * width`, one mask value per row.
 pub struct MixOperands<'a> {
     pub h: &'a [f32],
     pub s: &'a [f32],
     pub width: usize,
+    pub bias: Option<&'a [f32]>,
     pub mask: Option<&'a [f32]>,
     pub mix: GatedMix,
     pub seed: u64,
@@ -42,6 +43,8 @@ impl MixOperands<'_> {
         let (w, mix) = (self.width, self.mix);
         let mut scale = [0f32; COLS];
         let mut g = [0f32; COLS];
+        let mut biased_gate = [0f32; COLS];
+        let mut biased_value = [0f32; COLS];
         for r in rows {
             let h_row = &self.h[r * 2 * w..(r + 1) * 2 * w];
             let (gate_row, value_row) = (&h_row[mix.gate..][..w], &h_row[mix.value..][..w]);
@@ -51,13 +54,19 @@ impl MixOperands<'_> {
                 let len = COLS.min(w - c0);
                 let scale = &mut scale[..len];
                 fill_dropout_scales(self.seed, self.step, mix.key, mix.rate, r * w + c0, scale);
+                let (mut gate, mut value) = (&gate_row[c0..c0 + len], &value_row[c0..c0 + len]);
+                if let Some(bias) = self.bias {
+                    add(gate, &bias[mix.gate + c0..][..len], &mut biased_gate[..len]);
+                    add(value, &bias[mix.value + c0..][..len], &mut biased_value[..len]);
+                    (gate, value) = (&biased_gate[..len], &biased_value[..len]);
+                }
                 let g = &mut g[..len];
-                gates(&gate_row[c0..c0 + len], scale, g);
+                gates(gate, scale, g);
                 let chunk = Chunk {
                     scale,
                     g,
                     s: &s_row[c0..c0 + len],
-                    v: &value_row[c0..c0 + len],
+                    v: value,
                     m,
                 };
                 f(r, c0, &chunk);
@@ -76,6 +85,12 @@ impl MixOperands<'_> {
                 .enumerate()
                 .for_each(|(k, o)| body(k * rows, o));
         }
+    }
+}
+
+fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = a + b;
     }
 }
 
@@ -117,13 +132,18 @@ pub fn gated_mix(a: &MixOperands, out: &mut [f32]) {
     });
 }
 
-/// The gradient of `gated_mix` with respect to input `wrt` (0 h, 1 s, 2 mask) given `dy`.
+/// The gradient of `gated_mix` with respect to input `wrt` (0 h, 1 s, the last the mask) given
+/// `dy`.
 pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) {
     let (w, mix) = (a.width, a.mix);
-    let out_width = [2 * w, w, 1][wrt];
+    let out_width = match wrt {
+        0 => 2 * w,
+        1 => w,
+        _ => 1,
+    };
     a.by_rows(out, out_width, |first, o| {
         let rows = first..first + o.len() / out_width;
-        if wrt == 2 {
+        if wrt > 1 {
             o.fill(0.0);
         }
         a.for_each_chunk(rows, |r, c0, e| {

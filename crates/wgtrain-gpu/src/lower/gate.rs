@@ -1,7 +1,7 @@
 //! The gated mix and its gradients (`shaders/gate.wgsl`): one dispatch each.
 
 use super::*;
-use crate::kernels::binding::gate::{DY, H, MASK, OUT, S, STEP};
+use crate::kernels::binding::gate::{BIAS, DY, H, MASK, OUT, S, STEP};
 use wgtrain_graph::GatedMix;
 
 /// The dispatch of a `GatedMix` or `GatedMixGrad` node.
@@ -14,13 +14,15 @@ pub(super) fn lower(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>>
         Op::GatedMixGrad { mix, wrt } => (mix, Some(wrt), 1),
         _ => unreachable!("gate::lower takes gated mixes"),
     };
-    let masked = node.inputs.len() == first + 3;
+    let masked = node.inputs.len() == first + 3 + mix.biased as usize;
     let s_shape = graph.shape(node.inputs[first + 1]);
     let (elements, w) = (s_shape.numel(), s_shape.last());
-    // Without a mask the kernels read none, but the binding must hold some buffer.
+    // Without a mask or bias the kernels read none, but the binding must hold some buffer.
+    let optional = |present: bool, k: usize| if present { buf(first + k) } else { buf(first) };
     let mut bindings = vec![
         (H, buf(first)),
-        (MASK, if masked { buf(first + 2) } else { buf(first) }),
+        (BIAS, optional(mix.biased, 2)),
+        (MASK, optional(masked, 2 + mix.biased as usize)),
         (OUT, buf_of(plan, id)),
         (STEP, Buf::Step),
     ];
@@ -57,4 +59,5 @@ fn params(mix: GatedMix, elements: usize, w: usize, masked: bool) -> Builder {
         .u((mix.rate * 65536.0) as u32 as usize)
         .f(1.0 / (1.0 - mix.rate))
         .u(masked as usize)
+        .u(mix.biased as usize)
 }
