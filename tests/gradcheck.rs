@@ -144,7 +144,10 @@ fn gated_mix_matches_the_tail_as_written() {
             OpCase::new("gated tail", params.clone(), move |g, p| {
                 let out = harness::gated_tail(g, p, gate_half, rate, biased, as_written)?;
                 let fused = matches!(g.node(out).op, wgtrain::graph::Op::GatedMix(_));
-                assert_eq!(fused, !as_written, "recognized only when not built as written");
+                assert_eq!(
+                    fused, !as_written,
+                    "recognized only when not built as written"
+                );
                 Ok(out)
             })
         };

@@ -744,7 +744,10 @@ pub fn gated_tail(
 /// The params of a gated tail over `rows` x `w`: h, s, a bias and a mask as asked.
 pub fn gate_leaves(rows: &[usize], w: usize, biased: bool, masked: bool) -> Vec<Leaf> {
     let with = |last: usize| [rows, &[last]].concat();
-    let mut params = vec![leaf(&with(2 * w), Init::Uniform(-3.0, 3.0)), leaf(&with(w), ANY)];
+    let mut params = vec![
+        leaf(&with(2 * w), Init::Uniform(-3.0, 3.0)),
+        leaf(&with(w), ANY),
+    ];
     if biased {
         params.push(leaf(&[2 * w], ANY));
     }

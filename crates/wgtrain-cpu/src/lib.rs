@@ -401,8 +401,7 @@ fn execute(
         }
         Op::GatedMixGrad { mix, wrt } => {
             let masked = node.inputs.len() == 4 + mix.biased as usize;
-            let operands =
-                mix_operands(&|k| input(k + 1), &|k| shape(k + 1), masked, *mix, args);
+            let operands = mix_operands(&|k| input(k + 1), &|k| shape(k + 1), masked, *mix, args);
             gate::gated_mix_grad(&operands, input(0), *wrt, out)
         }
         Op::Cast { to } => gather::cast(input(0), graph.dtype(node.inputs[0]), *to, out),

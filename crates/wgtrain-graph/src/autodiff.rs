@@ -262,15 +262,13 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
             Some(g.push(Op::Conv1dBackwardData(geo), &[x[1], gy])?),
             Some(g.conv1d(x[0], gy, geo)?),
         ]),
-        Op::GatedMix(mix) => crate::gate::gated_mix_gradients(g, mix, &x, gy),
+        Op::GatedMix(mix) => crate::gate::gated_mix_gradients(g, mix, x, gy),
         Op::SoftmaxCrossEntropyGrad
         | Op::SigmoidBinaryCrossEntropyGrad
-        | Op::GatedMixGrad { .. } => {
-            Err(GraphError::NoGradient {
-                op: node.op.name(),
-                message: "second-order gradients are not supported".into(),
-            })
-        }
+        | Op::GatedMixGrad { .. } => Err(GraphError::NoGradient {
+            op: node.op.name(),
+            message: "second-order gradients are not supported".into(),
+        }),
     }
 }
 

@@ -35,9 +35,7 @@ impl Graph {
     /// `a + b` as a gated mix when one is `g * s` and the other `(1 - g) * v`, with `g` the
     /// sigmoid of one (dropped out) half of a tensor's last axis and `v` the other half.
     pub(crate) fn recognize_gated_mix(&mut self, a: NodeId, b: NodeId) -> Option<R> {
-        let (mix, h, s) = self
-            .gated_terms(a, b)
-            .or_else(|| self.gated_terms(b, a))?;
+        let (mix, h, s) = self.gated_terms(a, b).or_else(|| self.gated_terms(b, a))?;
         let (h, bias) = self.bias_sum(h);
         Some(self.gated_mix(h, s, bias, None, mix))
     }
@@ -212,7 +210,10 @@ mod tests {
                 biased: true,
             };
             assert_eq!(node.op, Op::GatedMix(want));
-            let bias = g.nodes.iter().position(|n| n.op == Op::Param { id: ParamId(2) });
+            let bias = g
+                .nodes
+                .iter()
+                .position(|n| n.op == Op::Param { id: ParamId(2) });
             assert_eq!(node.inputs, vec![h, s, NodeId(bias.unwrap()), mask]);
         }
     }

@@ -301,7 +301,11 @@ fn gated_mix_inputs(name: &str, mix: &GatedMix, inputs: &[&Shape]) -> Result<(),
     if mix.biased && inputs[2].0 != [2 * s.last()] {
         return Err(shape_err(
             name,
-            format!("the bias {} must have h's {} columns", inputs[2], 2 * s.last()),
+            format!(
+                "the bias {} must have h's {} columns",
+                inputs[2],
+                2 * s.last()
+            ),
         ));
     }
     let w = s.last();

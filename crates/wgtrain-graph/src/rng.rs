@@ -139,7 +139,14 @@ fn dropout_blocks_portable(
 
 /// The dropout multipliers of elements `start .. start + out.len()`, drawing
 /// `DROPOUT_LANES` blocks at once while at least that many remain.
-pub fn fill_dropout_scales(seed: u64, step: u64, key: u32, rate: f32, start: usize, out: &mut [f32]) {
+pub fn fill_dropout_scales(
+    seed: u64,
+    step: u64,
+    key: u32,
+    rate: f32,
+    start: usize,
+    out: &mut [f32],
+) {
     if rate == 0.0 {
         out.fill(1.0);
         return;

@@ -21,9 +21,10 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let e_r = p * (r * r) + r + 1.0;
-    let two_n = f32::from_bits(((shifted.to_bits() as i32 - ROUNDER.to_bits() as i32 + 127) << 23) as u32);
+    let two_n =
+        f32::from_bits(((shifted.to_bits() as i32 - ROUNDER.to_bits() as i32 + 127) << 23) as u32);
     e_r * two_n
 }
 
@@ -61,7 +62,10 @@ mod tests {
             let want = 1.0 / (1.0 + (-x).exp());
             worst = worst.max((sigmoid(x) - want).abs() / want);
         }
-        assert!(worst <= 3.0 * f32::EPSILON, "worst relative error {worst:e}");
+        assert!(
+            worst <= 3.0 * f32::EPSILON,
+            "worst relative error {worst:e}"
+        );
         assert_eq!(sigmoid(100.0), 1.0);
         assert!(sigmoid(-100.0) < 1e-30);
     }

@@ -39,7 +39,11 @@ impl MixOperands<'_> {
     }
 
     /// Calls `f(row, first column, chunk)` for every column chunk of rows `rows`, in order.
-    fn for_each_chunk(&self, rows: std::ops::Range<usize>, mut f: impl FnMut(usize, usize, &Chunk)) {
+    fn for_each_chunk(
+        &self,
+        rows: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, usize, &Chunk),
+    ) {
         let (w, mix) = (self.width, self.mix);
         let mut scale = [0f32; COLS];
         let mut g = [0f32; COLS];
@@ -57,7 +61,11 @@ impl MixOperands<'_> {
                 let (mut gate, mut value) = (&gate_row[c0..c0 + len], &value_row[c0..c0 + len]);
                 if let Some(bias) = self.bias {
                     add(gate, &bias[mix.gate + c0..][..len], &mut biased_gate[..len]);
-                    add(value, &bias[mix.value + c0..][..len], &mut biased_value[..len]);
+                    add(
+                        value,
+                        &bias[mix.value + c0..][..len],
+                        &mut biased_value[..len],
+                    );
                     (gate, value) = (&biased_gate[..len], &biased_value[..len]);
                 }
                 let g = &mut g[..len];
