@@ -1,6 +1,6 @@
 //! Choosing a backend: the same fallback for apps and the command line.
 
-use crate::cpu::CpuBackend;
+use crate::cpu::{ConvAlgorithm, CpuBackend};
 use crate::gpu::{AdapterChoice, GpuBackend};
 use crate::graph::Backend;
 use anyhow::{anyhow, Result};
@@ -20,9 +20,16 @@ impl Device {
     /// The backend for this device, and a line saying which was taken and why (for `Auto`,
     /// the reason a GPU was not used when it falls back to the CPU).
     pub fn backend(self) -> Result<(Box<dyn Backend>, String)> {
+        self.backend_with(ConvAlgorithm::default())
+    }
+
+    /// `backend()` with the CPU backend (when it is the one taken) computing convolutions by
+    /// `cpu_conv`.
+    pub fn backend_with(self, cpu_conv: ConvAlgorithm) -> Result<(Box<dyn Backend>, String)> {
+        let cpu = || CpuBackend::new().with_conv_algorithm(cpu_conv);
         match self {
             Device::Cpu => {
-                let cpu = CpuBackend::new();
+                let cpu = cpu();
                 let note = cpu.describe();
                 Ok((Box::new(cpu), note))
             }
@@ -37,7 +44,7 @@ impl Device {
                     Ok((Box::new(gpu), note))
                 }
                 Err(e) => {
-                    let cpu = CpuBackend::new();
+                    let cpu = cpu();
                     let note = format!(
                         "device auto: {e}\ndevice auto: falling back to {}",
                         cpu.describe()

@@ -1,10 +1,11 @@
 //! Steady-state step time of a reference model, as JSON.
 
-use crate::{backend_for, models, run_failed, DeviceChoice};
+use crate::{backend_for, models, parse_cpu_conv, run_failed, DeviceChoice};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 use std::time::Instant;
+use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::graph::DType;
 use wgtrain::nn::{set_random_seed, Array, FitConfig, Loss, Model};
 
@@ -23,6 +24,11 @@ pub struct BenchArgs {
     /// auto, gpu, cpu, software or an adapter index (`wgtrain devices`).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// How the CPU backend computes three-tap, stride-1 convolutions: gemm (rounding close to
+    /// other frameworks) or winograd (half the multiply-adds, about three times the rounding
+    /// error).
+    #[arg(long, default_value = "gemm", value_parser = parse_cpu_conv)]
+    cpu_conv: ConvAlgorithm,
     /// Print only the JSON result.
     #[arg(long)]
     json: bool,
@@ -46,7 +52,7 @@ fn bench_backend(a: &BenchArgs) -> Result<Box<dyn wgtrain::graph::Backend>> {
             wgtrain::gpu::GpuBackend::with_gpu_kernels(choice)?,
         )),
         (true, _) => bail!("--gpu-kernels needs --device gpu, software or an adapter index"),
-        (false, device) => backend_for(device),
+        (false, device) => backend_for(device, a.cpu_conv),
     }
 }
 

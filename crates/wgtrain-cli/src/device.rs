@@ -1,7 +1,7 @@
 //! `--device` and `wgtrain devices`: which backend a run uses, said aloud.
 
 use anyhow::{Context, Result};
-use wgtrain::cpu::CpuBackend;
+use wgtrain::cpu::{ConvAlgorithm, CpuBackend};
 use wgtrain::gpu::list_adapters;
 use wgtrain::graph::Backend;
 use wgtrain::Device;
@@ -9,13 +9,25 @@ use wgtrain::Device;
 /// `--device`: the library's device choice, parsed from the command line.
 pub type DeviceChoice = Device;
 
-/// The backend for `--device`; `auto` says which it took and why.
-pub fn backend_for(device: DeviceChoice) -> Result<Box<dyn Backend>> {
-    let (backend, note) = device.backend().with_context(|| "--device")?;
+/// The backend for `--device` (with `--cpu-conv` when it is the CPU); `auto` says which it
+/// took and why.
+pub fn backend_for(device: DeviceChoice, cpu_conv: ConvAlgorithm) -> Result<Box<dyn Backend>> {
+    let (backend, note) = device.backend_with(cpu_conv).with_context(|| "--device")?;
     if device == Device::Auto {
         eprintln!("{note}");
     }
     Ok(backend)
+}
+
+/// `--cpu-conv`: `gemm` or `winograd`.
+pub fn parse_cpu_conv(s: &str) -> Result<ConvAlgorithm, String> {
+    match s {
+        "gemm" => Ok(ConvAlgorithm::Gemm),
+        "winograd" => Ok(ConvAlgorithm::Winograd),
+        other => Err(format!(
+            "unknown convolution algorithm {other:?}: use gemm (the default) or winograd"
+        )),
+    }
 }
 
 /// What the CLI adds to an error from a run on the backend `description` names: the flags

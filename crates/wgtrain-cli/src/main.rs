@@ -11,7 +11,7 @@ mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-pub use device::{backend_for, run_failed, DeviceChoice};
+pub use device::{backend_for, parse_cpu_conv, run_failed, DeviceChoice};
 
 #[derive(Parser)]
 #[command(

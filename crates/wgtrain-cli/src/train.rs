@@ -1,9 +1,10 @@
 use crate::callbacks::CallbackArgs;
 use crate::models;
-use crate::{backend_for, run_failed, DeviceChoice};
+use crate::{backend_for, parse_cpu_conv, run_failed, DeviceChoice};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
+use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::nn::{set_random_seed, Callback, FitConfig, Validation};
 
 #[derive(Args)]
@@ -24,6 +25,11 @@ pub struct TrainArgs {
     /// auto, gpu, cpu, software or an adapter index (`wgtrain devices`).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// How the CPU backend computes three-tap, stride-1 convolutions: gemm (rounding close to
+    /// other frameworks) or winograd (half the multiply-adds, about three times the rounding
+    /// error).
+    #[arg(long, default_value = "gemm", value_parser = parse_cpu_conv)]
+    cpu_conv: ConvAlgorithm,
     /// Stop after this many training steps.
     #[arg(long)]
     max_steps: Option<usize>,
@@ -59,7 +65,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     set_random_seed(a.seed);
     let mut model = known.build()?;
     model.summary();
-    let backend = backend_for(a.device)?;
+    let backend = backend_for(a.device, a.cpu_conv)?;
     let failed = run_failed(&backend.describe());
     model
         .compile_on(known.compile_config(), backend)

@@ -6,6 +6,7 @@ pub mod kernels;
 mod touched_rows;
 
 use fused_groups::FusedGroups;
+pub use kernels::conv::ConvAlgorithm;
 use kernels::{conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
@@ -24,6 +25,7 @@ pub struct CpuBackend {
     pool: rayon::ThreadPool,
     scalars: ScalarQueue,
     stats: BackendStats,
+    conv: ConvAlgorithm,
 }
 
 struct Compiled {
@@ -60,7 +62,16 @@ impl CpuBackend {
             pool,
             scalars: ScalarQueue::default(),
             stats: BackendStats::default(),
+            conv: ConvAlgorithm::Gemm,
         }
+    }
+
+    /// The backend with three-tap, stride-1 convolutions computed by Winograd's F(4, 3)
+    /// (`ConvAlgorithm::Winograd`): half the multiply-adds, about three times the rounding
+    /// error of the direct GEMMs.
+    pub fn with_conv_algorithm(mut self, conv: ConvAlgorithm) -> Self {
+        self.conv = conv;
+        self
     }
 
     fn param(&self, id: ParamId) -> BackendResult<&Vec<f32>> {
@@ -79,7 +90,11 @@ impl Default for CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", self.pool.current_num_threads())
+        let threads = self.pool.current_num_threads();
+        match self.conv {
+            ConvAlgorithm::Gemm => format!("cpu ({threads} threads)"),
+            ConvAlgorithm::Winograd => format!("cpu ({threads} threads, Winograd convolutions)"),
+        }
     }
 
     fn set_param(&mut self, id: ParamId, values: &[f32]) -> BackendResult<()> {
@@ -159,9 +174,10 @@ impl Backend for CpuBackend {
         })?;
         let params = &self.params;
         let (arena, touched, fused) = (&mut compiled.arena, &mut compiled.touched, &compiled.fused);
+        let conv = self.conv;
         self.pool.install(|| {
             for &node in &plan.schedule {
-                execute(plan, params, arena, touched, fused, node, args);
+                execute(plan, params, arena, touched, fused, conv, node, args);
             }
         });
         if let Some(spec) = &plan.optimizer {
@@ -250,11 +266,12 @@ impl Backend for CpuBackend {
         })?;
         let params = &self.params;
         let (touched, fused) = (&mut compiled.touched, &compiled.fused);
+        let conv = self.conv;
         let mut times = Vec::with_capacity(plan.schedule.len() + 1);
         self.pool.install(|| {
             for &node in plan.schedule.iter().filter(|n| !fused.absorbed(**n)) {
                 let started = std::time::Instant::now();
-                execute(plan, params, arena, touched, fused, node, args);
+                execute(plan, params, arena, touched, fused, conv, node, args);
                 times.push((
                     plan.graph.node(node).op.name(),
                     started.elapsed().as_secs_f64(),
@@ -322,12 +339,14 @@ fn mix_operands<'a>(
 }
 
 /// Runs the kernel of one scheduled node.
+#[allow(clippy::too_many_arguments)]
 fn execute(
     plan: &Plan,
     params: &[Vec<f32>],
     arena: &mut [f32],
     touched: &mut TouchedRows,
     fused: &FusedGroups,
+    conv: ConvAlgorithm,
     id: NodeId,
     args: &StepArgs,
 ) {
@@ -410,14 +429,22 @@ fn execute(
             Some(t) => gather::scatter_add_touched(input(0), input(1), out, t),
             None => gather::scatter_add_rows(input(0), input(1), out, node.shape.numel() / rows),
         },
-        Op::Conv1d(geo) => {
-            conv::conv1d(input(0), input(1), out, geo, shape(0).0[2], node.shape.0[2])
-        }
+        Op::Conv1d(geo) => conv::conv1d(
+            input(0),
+            input(1),
+            out,
+            geo,
+            shape(0).0[2],
+            node.shape.0[2],
+            conv,
+        ),
         Op::Conv1dBackwardData(geo) => {
-            conv::conv1d_backward_data(input(0), input(1), out, geo, node.shape.0[2], shape(0).0[2])
+            let (cin, cout) = (node.shape.0[2], shape(0).0[2]);
+            conv::conv1d_backward_data(input(0), input(1), out, geo, cin, cout, conv)
         }
         Op::Conv1dBackwardFilter(geo) => {
-            conv::conv1d_backward_filter(input(0), input(1), out, geo, shape(0).0[2], shape(1).0[2])
+            let (cin, cout) = (shape(0).0[2], shape(1).0[2]);
+            conv::conv1d_backward_filter(input(0), input(1), out, geo, cin, cout, conv)
         }
         Op::OneHot { depth } => loss::one_hot(input(0), *depth, out),
         Op::SoftmaxCrossEntropy => {

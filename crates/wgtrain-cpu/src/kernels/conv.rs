@@ -1,24 +1,44 @@
 //! 1-D convolutions as one GEMM per sample and kernel tap, with the strided rows of the input
 //! read in place (no im2col copy), through the `gemm` crate.
 
-use super::conv_sparse;
+use super::{conv_sparse, conv_winograd};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 use wgtrain_graph::Conv1dGeometry;
 
+/// How the CPU computes convolutions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// A GEMM per sample and tap (one per sample over all taps where they are adjacent):
+    /// rounding close to other frameworks' direct convolutions.
+    #[default]
+    Gemm,
+    /// Three-tap, stride-1 convolutions by Winograd's F(4, 3) (`conv_winograd.rs`), the others
+    /// as `Gemm`.
+    Winograd,
+}
+
 /// A row-major operand: a pointer and its row and column strides, in elements.
 #[derive(Clone, Copy)]
-struct View {
-    ptr: *const f32,
-    rs: isize,
-    cs: isize,
+pub(super) struct View {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
 }
 
 /// `dst (m x n, row stride dst_rs) += a (m x k) @ b (k x n)`.
 ///
 /// SAFETY: the caller guarantees that the views address memory inside their slices and that
 /// `dst` does not overlap `a` or `b`.
-unsafe fn gemm_acc(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: isize, a: View, b: View) {
+pub(super) unsafe fn gemm_acc(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    a: View,
+    b: View,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -69,7 +89,31 @@ fn outside(geo: &Conv1dGeometry, j: usize, inner: Option<(usize, usize)>) -> [(u
 }
 
 /// y[b, t, :] = sum_j x[b, t*s + j*d - pad, :] @ w[j].
-pub fn conv1d(x: &[f32], w: &[f32], y: &mut [f32], geo: &Conv1dGeometry, cin: usize, cout: usize) {
+pub fn conv1d(
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    geo: &Conv1dGeometry,
+    cin: usize,
+    cout: usize,
+    algorithm: ConvAlgorithm,
+) {
+    if algorithm == ConvAlgorithm::Winograd && conv_winograd::applies(geo) {
+        conv_winograd::conv1d(x, w, y, geo, cin, cout)
+    } else {
+        conv1d_gemm(x, w, y, geo, cin, cout)
+    }
+}
+
+/// `conv1d` as GEMMs per sample and tap.
+pub(crate) fn conv1d_gemm(
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    geo: &Conv1dGeometry,
+    cin: usize,
+    cout: usize,
+) {
     let (l, lo_len) = (geo.in_len, geo.out_len);
     let inner = interior(geo);
     y.fill(0.0);
@@ -137,9 +181,12 @@ pub fn conv1d_backward_data(
     geo: &Conv1dGeometry,
     cin: usize,
     cout: usize,
+    algorithm: ConvAlgorithm,
 ) {
     if conv_sparse::is_sparse(dy, geo.out_len * cout) {
         conv_sparse::backward_data(dy, w, dx, geo, cin, cout)
+    } else if algorithm == ConvAlgorithm::Winograd && conv_winograd::applies(geo) {
+        conv_winograd::conv1d_backward_data(dy, w, dx, geo, cin, cout)
     } else {
         backward_data_gemm(dy, w, dx, geo, cin, cout)
     }
@@ -260,9 +307,12 @@ pub fn conv1d_backward_filter(
     geo: &Conv1dGeometry,
     cin: usize,
     cout: usize,
+    algorithm: ConvAlgorithm,
 ) {
     if conv_sparse::is_sparse(dy, geo.out_len * cout) {
         conv_sparse::backward_filter(x, dy, dw, geo, cin, cout)
+    } else if algorithm == ConvAlgorithm::Winograd && conv_winograd::applies(geo) {
+        conv_winograd::conv1d_backward_filter(x, dy, dw, geo, cin, cout)
     } else {
         backward_filter_gemm(x, dy, dw, geo, cin, cout)
     }

@@ -2,6 +2,7 @@
 
 pub mod conv;
 mod conv_sparse;
+mod conv_winograd;
 pub mod elementwise;
 mod exp;
 pub mod fused;
