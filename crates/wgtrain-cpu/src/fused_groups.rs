@@ -1,5 +1,8 @@
 //! The plan's elementwise groups (`wgtrain_graph::fusion`) as programs for `kernels::fused`:
 //! which nodes are computed inside another node's group, and what each group's root runs.
+//! Also the gated mixes' gradient pairs: a gated mix's s-gradient scheduled right after its
+//! h-gradient is computed in the same pass (the two read the same tensors, and since the first
+//! frees none of them, the second's slot holds nothing live while the first runs).
 
 use crate::kernels::fused::{self, Arg, Leaf, Step};
 use crate::kernels::PAR_MIN;
@@ -30,6 +33,8 @@ pub struct FusedGroups {
     absorbed: Vec<bool>,
     /// The program of each group root of two or more nodes, by node index.
     programs: Vec<Option<Program>>,
+    /// The s-gradient computed with each gated mix's h-gradient, by the h-gradient's index.
+    gradient_pairs: Vec<Option<NodeId>>,
 }
 
 impl FusedGroups {
@@ -75,13 +80,38 @@ impl FusedGroups {
                 })
             })
             .collect();
+        let mut absorbed = fusion.absorbed.clone();
+        let mut gradient_pairs = vec![None; graph.nodes.len()];
+        let executed: Vec<NodeId> = plan
+            .schedule
+            .iter()
+            .copied()
+            .filter(|n| !absorbed[n.0])
+            .collect();
+        for pair in executed.windows(2) {
+            let (h, s) = (graph.node(pair[0]), graph.node(pair[1]));
+            if let (Op::GatedMixGrad { mix, wrt: 0 }, Op::GatedMixGrad { mix: mix_s, wrt: 1 }) =
+                (&h.op, &s.op)
+            {
+                if mix == mix_s && h.inputs == s.inputs {
+                    gradient_pairs[pair[0].0] = Some(pair[1]);
+                    absorbed[pair[1].0] = true;
+                }
+            }
+        }
         Self {
-            absorbed: fusion.absorbed.clone(),
+            absorbed,
             programs,
+            gradient_pairs,
         }
     }
 
-    /// Whether `id` is computed inside another node's group (and so is skipped).
+    /// The gated mix s-gradient to compute with the h-gradient `id`, if any.
+    pub fn gradient_pair(&self, id: NodeId) -> Option<NodeId> {
+        self.gradient_pairs.get(id.0).copied().flatten()
+    }
+
+    /// Whether `id` is computed inside another node's group or pass (and so is skipped).
     pub fn absorbed(&self, id: NodeId) -> bool {
         self.absorbed.get(id.0).copied().unwrap_or(false)
     }

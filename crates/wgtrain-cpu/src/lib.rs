@@ -421,7 +421,17 @@ fn execute(
         Op::GatedMixGrad { mix, wrt } => {
             let masked = node.inputs.len() == 4 + mix.biased as usize;
             let operands = mix_operands(&|k| input(k + 1), &|k| shape(k + 1), masked, *mix, args);
-            gate::gated_mix_grad(&operands, input(0), *wrt, out)
+            match fused.gradient_pair(id) {
+                Some(ds) => {
+                    let s = plan.slots[ds.0].expect("a scheduled node has a slot");
+                    // SAFETY: the pair's second node follows this one in the schedule and
+                    // reads the same tensors, so its slot overlaps nothing live here
+                    // (`fused_groups.rs`).
+                    let ds = unsafe { std::slice::from_raw_parts_mut(base.add(s.offset), s.len) };
+                    gate::gated_mix_grad_h_s(&operands, input(0), out, ds)
+                }
+                None => gate::gated_mix_grad(&operands, input(0), *wrt, out),
+            }
         }
         Op::Cast { to } => gather::cast(input(0), graph.dtype(node.inputs[0]), *to, out),
         Op::Gather => gather::gather(input(0), input(1), out, shape(0).numel() / shape(0).0[0]),

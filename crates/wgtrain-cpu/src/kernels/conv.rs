@@ -39,6 +39,23 @@ pub(super) unsafe fn gemm_acc(
     a: View,
     b: View,
 ) {
+    gemm_into(m, n, k, dst, dst_rs, a, b, true)
+}
+
+/// `dst = a @ b`, or `dst += a @ b` when `accumulate`.
+///
+/// SAFETY: as `gemm_acc`; with `accumulate` false and `k` 0, `dst` is left as it was.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    a: View,
+    b: View,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -49,7 +66,7 @@ pub(super) unsafe fn gemm_acc(
         dst,
         1,
         dst_rs,
-        true,
+        accumulate,
         a.ptr,
         a.cs,
         a.rs,

@@ -9,7 +9,7 @@
 //! and transposed; the kernel gradient sums, over tiles, products of the transformed input tile
 //! and the output gradient transformed by `A` (the output transform, transposed).
 
-use super::conv::{gemm_acc, View};
+use super::conv::{gemm_into, View};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use wgtrain_graph::Conv1dGeometry;
@@ -206,8 +206,8 @@ fn transform_kernel(
     }
 }
 
-/// `out[k] (+)= lhs[k] @ rhs[k]` for the six blocks, `lhs[k]` being `rows x inner` with the
-/// given strides and `rhs[k]` `inner x cols` row-major.
+/// `out[k] = lhs[k] @ rhs[k]` (`+=` when `accumulate`) for the six blocks, `lhs[k]` being
+/// `rows x inner` with the given strides and `rhs[k]` `inner x cols` row-major.
 #[allow(clippy::too_many_arguments)]
 fn products(
     out: &mut [f32],
@@ -217,12 +217,13 @@ fn products(
     rows: usize,
     inner: usize,
     cols: usize,
+    accumulate: bool,
 ) {
     for k in 0..ALPHA {
         // SAFETY: block k of each operand lies inside its slice (`rows * inner`,
         // `inner * cols` and `rows * cols` values a block), and `out` overlaps neither.
         unsafe {
-            gemm_acc(
+            gemm_into(
                 rows,
                 cols,
                 inner,
@@ -238,6 +239,7 @@ fn products(
                     rs: cols as isize,
                     cs: 1,
                 },
+                accumulate,
             );
         }
     }
@@ -313,8 +315,7 @@ fn correlate(
                     let zeros_len = c_in.max(M * c_out);
                     with_scratch(v_len, m_len, zeros_len, |v, m, zeros| {
                         transform_input(x, x_len, c_in, d, pad, starts, &zeros[..c_in], v);
-                        m.fill(0.0);
-                        products(m, v, (c_in as isize, 1), kernel, tiles, c_in, c_out);
+                        products(m, v, (c_in as isize, 1), kernel, tiles, c_in, c_out, false);
                         transform_output(m, c_out, d, starts, zeros, y);
                     })
                 });
@@ -394,7 +395,7 @@ pub fn conv1d_backward_filter(
                             transform_input(x, l, cin, d, pad, starts, zeros, v);
                             transform_gradient(dy, cout, d, starts, zeros, a);
                             // v[k] read transposed: (tiles x cin) as (cin x tiles).
-                            products(f, v, (1, cin as isize), a, cin, tiles, cout);
+                            products(f, v, (1, cin as isize), a, cin, tiles, cout, true);
                         }
                     })
                 });

@@ -4,8 +4,14 @@
 use super::exp::sigmoid;
 use super::PAR_CHUNK;
 use rayon::prelude::*;
+use std::cell::RefCell;
 use wgtrain_graph::rng::fill_dropout_scales;
 use wgtrain_graph::GatedMix;
+
+thread_local! {
+    /// The dropout multipliers of the rows a thread is computing; it grows once.
+    static SCALES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Columns of a row computed together.
 const COLS: usize = 64;
@@ -45,7 +51,27 @@ impl MixOperands<'_> {
         mut f: impl FnMut(usize, usize, &Chunk),
     ) {
         let (w, mix) = (self.width, self.mix);
-        let mut scale = [0f32; COLS];
+        SCALES.with(|scales| {
+            let mut scales = scales.borrow_mut();
+            let len = rows.len() * w;
+            if scales.len() < len {
+                scales.resize(len, 0.0);
+            }
+            let scales = &mut scales[..len];
+            let first = rows.start * w;
+            fill_dropout_scales(self.seed, self.step, mix.key, mix.rate, first, scales);
+            self.for_each_chunk_scaled(rows, scales, &mut f);
+        });
+    }
+
+    /// `for_each_chunk` with the dropout multipliers of the rows drawn into `scales`.
+    fn for_each_chunk_scaled(
+        &self,
+        rows: std::ops::Range<usize>,
+        scales: &[f32],
+        f: &mut impl FnMut(usize, usize, &Chunk),
+    ) {
+        let (w, mix, first) = (self.width, self.mix, rows.start);
         let mut g = [0f32; COLS];
         let mut biased_gate = [0f32; COLS];
         let mut biased_value = [0f32; COLS];
@@ -56,8 +82,7 @@ impl MixOperands<'_> {
             let m = self.mask.map_or(1.0, |m| m[r]);
             for c0 in (0..w).step_by(COLS) {
                 let len = COLS.min(w - c0);
-                let scale = &mut scale[..len];
-                fill_dropout_scales(self.seed, self.step, mix.key, mix.rate, r * w + c0, scale);
+                let scale = &scales[(r - first) * w + c0..][..len];
                 let (mut gate, mut value) = (&gate_row[c0..c0 + len], &value_row[c0..c0 + len]);
                 if let Some(bias) = self.bias {
                     add(gate, &bias[mix.gate + c0..][..len], &mut biased_gate[..len]);
@@ -143,7 +168,7 @@ pub fn gated_mix(a: &MixOperands, out: &mut [f32]) {
 /// The gradient of `gated_mix` with respect to input `wrt` (0 h, 1 s, the last the mask) given
 /// `dy`.
 pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) {
-    let (w, mix) = (a.width, a.mix);
+    let w = a.width;
     let out_width = match wrt {
         0 => 2 * w,
         1 => w,
@@ -159,20 +184,7 @@ pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) 
             let dy = &dy[r * w + c0..][..len];
             let row = &mut o[(r - first) * out_width..][..out_width];
             match wrt {
-                0 => {
-                    let (gate, value) = if mix.gate == 0 {
-                        row.split_at_mut(w)
-                    } else {
-                        let (v, g) = row.split_at_mut(w);
-                        (g, v)
-                    };
-                    let (gate, value) = (&mut gate[c0..c0 + len], &mut value[c0..c0 + len]);
-                    for k in 0..len {
-                        let (g, dm) = (e.g[k], dy[k] * e.m);
-                        gate[k] = dm * (e.s[k] - e.v[k]) * g * (1.0 - g) * e.scale[k];
-                        value[k] = dm * (1.0 - g);
-                    }
-                }
+                0 => h_gradient_row(a, e, dy, c0, row),
                 1 => {
                     let ds = &mut row[c0..c0 + len];
                     for ((ds, &dy), &g) in ds.iter_mut().zip(dy).zip(e.g) {
@@ -187,4 +199,48 @@ pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) 
             }
         });
     });
+}
+
+/// The gradients with respect to h (into `dh`) and s (into `ds`) in one pass.
+pub fn gated_mix_grad_h_s(a: &MixOperands, dy: &[f32], dh: &mut [f32], ds: &mut [f32]) {
+    let w = a.width;
+    let rows = (PAR_CHUNK / w).max(1);
+    let body = |first: usize, dh: &mut [f32], ds: &mut [f32]| {
+        let rows = first..first + ds.len() / w;
+        a.for_each_chunk(rows, |r, c0, e| {
+            let len = e.g.len();
+            let dy = &dy[r * w + c0..][..len];
+            let at = (r - first) * w;
+            h_gradient_row(a, e, dy, c0, &mut dh[2 * at..2 * at + 2 * w]);
+            let ds = &mut ds[at + c0..][..len];
+            for ((ds, &dy), &g) in ds.iter_mut().zip(dy).zip(e.g) {
+                *ds = dy * e.m * g;
+            }
+        });
+    };
+    if a.rows() <= rows {
+        body(0, dh, ds);
+    } else {
+        dh.par_chunks_mut(rows * 2 * w)
+            .zip(ds.par_chunks_mut(rows * w))
+            .enumerate()
+            .for_each(|(k, (dh, ds))| body(k * rows, dh, ds));
+    }
+}
+
+/// Columns `c0..` of one row of d/dh from the chunk `e` and the output gradient `dy`.
+fn h_gradient_row(a: &MixOperands, e: &Chunk, dy: &[f32], c0: usize, row: &mut [f32]) {
+    let (w, len) = (a.width, e.g.len());
+    let (gate, value) = if a.mix.gate == 0 {
+        row.split_at_mut(w)
+    } else {
+        let (v, g) = row.split_at_mut(w);
+        (g, v)
+    };
+    let (gate, value) = (&mut gate[c0..c0 + len], &mut value[c0..c0 + len]);
+    for k in 0..len {
+        let (g, dm) = (e.g[k], dy[k] * e.m);
+        gate[k] = dm * (e.s[k] - e.v[k]) * g * (1.0 - g) * e.scale[k];
+        value[k] = dm * (1.0 - g);
+    }
 }
