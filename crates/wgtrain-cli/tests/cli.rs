@@ -218,6 +218,38 @@ fn a_bad_device_is_named_with_the_fix() {
 }
 
 #[test]
+fn cpu_conv_picks_the_convolution_algorithm_and_names_the_choices() {
+    let args = |conv: &'static str| {
+        [
+            "bench",
+            "imdb-cnn",
+            "--json",
+            "--device",
+            "cpu",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--cpu-conv",
+            conv,
+        ]
+    };
+    let (ok, text) = wgtrain(&args("winograd"));
+    assert!(ok, "{text}");
+    let json: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON");
+    assert!(
+        json["device"].as_str().unwrap().contains("Winograd"),
+        "{text}"
+    );
+    let (ok, text) = wgtrain(&args("fft"));
+    assert!(!ok);
+    assert!(
+        text.contains("use gemm (the default) or winograd"),
+        "{text}"
+    );
+}
+
+#[test]
 fn device_auto_says_which_backend_it_took() {
     let (ok, text) = wgtrain(&[
         "bench",
