@@ -187,3 +187,34 @@ fn the_same_steps_on_the_gpu_match_the_cpu() {
         cpu.inference
     );
 }
+
+/// The gated blocks' elementwise tails cost a few GPU dispatches each: what a step adds per block
+/// (the three convolutions included) is 10, where it was 19 when the tail's elementwise ops
+/// were dispatched group by group (176 dispatches a step for workload 1 then, 131 now).
+#[test]
+fn each_gated_block_adds_few_gpu_dispatches() {
+    let Some(_) = harness::gpu_backend() else {
+        return;
+    };
+    let dispatches = |blocks: &[usize]| {
+        let mut model = imdb_dgcnn::build_blocks(50, 12, true, blocks).unwrap();
+        let gpu = harness::gpu_backend().expect("the adapter opened once");
+        model
+            .compile_on(
+                CompileConfig::new(Optimizer::nadam(), Loss::BinaryCrossentropy),
+                Box::new(gpu),
+            )
+            .unwrap();
+        let x = Array::from_i32([2, 12], (0..24).map(|i| i % 50).collect()).unwrap();
+        let y = Array::new([2, 1], vec![0.0, 1.0]).unwrap();
+        model.train_on_batch(&[&x], &[&y]).unwrap();
+        let before = model.backend_stats().dispatches;
+        model.train_on_batch(&[&x], &[&y]).unwrap();
+        model.backend_stats().dispatches - before
+    };
+    let one = dispatches(&[1]);
+    let five = dispatches(&[1, 2, 4, 1, 1]);
+    let per_block = (five - one) as f64 / 4.0;
+    eprintln!("dispatches a step: {one} with one block, {five} with five ({per_block} a block)");
+    assert!(per_block <= 12.0, "{per_block} dispatches a block");
+}

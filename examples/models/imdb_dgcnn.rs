@@ -103,6 +103,16 @@ impl Layer for GatedBlock {
 /// Workload 1's network over `vocab` ids and `steps` steps; `dropout` false sets every dropout
 /// rate to 0 (for step-by-step comparisons).
 pub fn build_with(vocab: usize, steps: usize, dropout: bool) -> Result<Model> {
+    build_blocks(vocab, steps, dropout, &DILATIONS)
+}
+
+/// `build_with` with one gated block per entry of `dilations`.
+pub fn build_blocks(
+    vocab: usize,
+    steps: usize,
+    dropout: bool,
+    dilations: &[usize],
+) -> Result<Model> {
     let rate = |r: f32| if dropout { r } else { 0.0 };
     let ids = Input::typed([steps], DType::I32);
     // mask = (x > 0) as float, shape (batch, steps, 1).
@@ -116,7 +126,7 @@ pub fn build_with(vocab: usize, steps: usize, dropout: bool) -> Result<Model> {
     let mut x = Embedding::new(vocab, DIM).apply(&ids)?;
     x = BatchNormalization::new().apply(&x)?;
     x = SpatialDropout1D::new(rate(0.2)).apply(&x)?;
-    for dilation in DILATIONS {
+    for &dilation in dilations {
         let mut block = GatedBlock::new(DIM, dilation);
         block.gate_dropout = rate(0.1);
         x = block.apply_many(&[&x, &mask])?.remove(0);
