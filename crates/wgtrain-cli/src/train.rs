@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
+use wgtrain::nn::output_path::{check_writable, write_atomically};
 use wgtrain::nn::{set_random_seed, Callback, FitConfig, Validation};
 
 #[derive(Args)]
@@ -45,6 +46,11 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let known = models::lookup(&a.model)?;
+    for (path, flag) in [(&a.history, "--history"), (&a.save, "--save")] {
+        if let Some(path) = path {
+            check_writable(path, flag)?;
+        }
+    }
     let mut callbacks = a.callbacks.build()?;
     if !a.callbacks.replaces_seed_callbacks() {
         let mut seed = (known.seed_callbacks)()?;
@@ -102,8 +108,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         println!("test accuracy: {acc:.4}");
     }
     if let Some(path) = &a.history {
-        std::fs::write(path, history.to_json())
-            .with_context(|| format!("cannot write the history to {}", path.display()))?;
+        write_atomically(path, history.to_json().as_bytes(), "the history")?;
     }
     if let Some(path) = &a.save {
         model.save_weights(path)?;

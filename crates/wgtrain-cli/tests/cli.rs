@@ -250,6 +250,29 @@ fn cpu_conv_picks_the_convolution_algorithm_and_names_the_choices() {
 }
 
 #[test]
+fn outputs_that_cannot_be_written_fail_before_the_data_is_read() {
+    for flag in ["--save", "--history"] {
+        let (ok, text) = wgtrain(&[
+            "train",
+            "mnist-antirectifier",
+            "--data-dir",
+            "/nonexistent/wgtrain-data",
+            flag,
+            "/proc/wgtrain/out.file",
+        ]);
+        assert!(!ok);
+        assert!(
+            text.contains(&format!("{flag}: cannot create the folder /proc/wgtrain")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("nonexistent"),
+            "checked before the data: {text}"
+        );
+    }
+}
+
+#[test]
 fn device_auto_says_which_backend_it_took() {
     let (ok, text) = wgtrain(&[
         "bench",

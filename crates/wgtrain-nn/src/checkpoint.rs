@@ -38,21 +38,7 @@ impl Model {
         let order = serde_json::to_string(&names)?;
         let metadata = std::collections::HashMap::from([(ORDER_KEY.to_string(), order)]);
         let data = safetensors::serialize(views, Some(metadata))?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(
-            ".{}.tmp",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("weights")
-        ));
-        std::fs::write(&tmp, data)
-            .with_context(|| format!("cannot write weights to {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot move the weights into place at {}", path.display()))?;
-        Ok(())
+        crate::output_path::write_atomically(path, &data, "the weights")
     }
 
     /// Loads weights saved by `save_weights`. Weights are matched by name; when the names differ

@@ -13,6 +13,7 @@ pub mod layer;
 pub mod layers;
 pub mod loss;
 pub mod model;
+pub mod output_path;
 pub mod progress;
 pub mod sequential;
 mod step;

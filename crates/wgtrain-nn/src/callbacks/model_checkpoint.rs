@@ -4,6 +4,7 @@
 use super::monitor::{Mode, Monitor};
 use super::template::format_path;
 use crate::callback::{log_value, Callback, Control, Logs};
+use crate::output_path::check_folder_writable;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -146,13 +147,7 @@ fn check_writable(template: &str) -> Result<()> {
     } else {
         dir
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the checkpoint folder {}", dir.display()))?;
-    let probe = dir.join(format!(".wgtrain-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("checkpoints cannot be written in {}", dir.display()))?;
-    std::fs::remove_file(&probe).ok();
-    Ok(())
+    check_folder_writable(&dir, "checkpoints (ModelCheckpoint)")
 }
 
 impl Callback for ModelCheckpoint {
