@@ -6,6 +6,7 @@ mod bench_matmul;
 mod callbacks;
 mod demo;
 mod device;
+mod evaluate;
 mod models;
 mod train;
 
@@ -35,6 +36,10 @@ enum Command {
     },
     /// Trains a reference model on its real dataset.
     Train(Box<train::TrainArgs>),
+    /// Evaluates a reference model with saved weights on its test split.
+    Evaluate(evaluate::ModelArgs),
+    /// Writes a reference model's predictions on its test split as CSV.
+    Predict(evaluate::PredictArgs),
     /// Prints a reference model's layer table.
     Summary {
         /// Model name (see `wgtrain train --help`).
@@ -66,6 +71,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::Evaluate(args) => evaluate::evaluate(args),
+        Command::Predict(args) => evaluate::predict(args),
         Command::Devices { json } => device::list(json),
     }
 }

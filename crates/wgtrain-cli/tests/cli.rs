@@ -93,6 +93,97 @@ fn train_writes_history_with_every_step_loss() {
     std::fs::remove_file(hist).unwrap();
 }
 
+/// Weights saved by `train --save` evaluate to the run's last validation numbers, and `predict`
+/// writes one CSV row of class probabilities per test sample.
+#[test]
+fn evaluate_and_predict_use_saved_weights() {
+    let Some(dir) = mnist_dir() else { return };
+    let out = std::env::temp_dir().join(format!("wgtrain-eval-{}", std::process::id()));
+    let weights = out.join("w.safetensors");
+    let common = ["--data-dir", &dir, "--device", "cpu"];
+    let (ok, text) = wgtrain(
+        &[
+            &[
+                "train",
+                "mnist-antirectifier",
+                "--epochs",
+                "1",
+                "--max-steps",
+                "30",
+            ][..],
+            &common,
+            &["--save", weights.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{text}");
+    let val_accuracy = text
+        .lines()
+        .find_map(|l| l.strip_prefix("test accuracy: "))
+        .expect("train prints the test accuracy")
+        .trim()
+        .to_string();
+    let weights_args = ["--weights", weights.to_str().unwrap()];
+    let (ok, text) = wgtrain(
+        &[
+            &["evaluate", "mnist-antirectifier"][..],
+            &common,
+            &weights_args,
+        ]
+        .concat(),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("10000 test samples - loss: "), "{text}");
+    assert!(
+        text.contains(&format!("accuracy: {val_accuracy}")),
+        "{text}"
+    );
+    let preds = out.join("p.csv");
+    let (ok, text) = wgtrain(
+        &[
+            &[
+                "predict",
+                "mnist-antirectifier",
+                "--limit",
+                "100",
+                "-o",
+                preds.to_str().unwrap(),
+            ][..],
+            &common,
+            &weights_args,
+        ]
+        .concat(),
+    );
+    assert!(ok, "{text}");
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,class"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 100);
+    for row in rows {
+        let values: Vec<f64> = row.split(',').map(|v| v.parse().unwrap()).collect();
+        let sum: f64 = values[..10].iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{row}");
+        let argmax = (0..10).fold(0, |b, k| if values[k] > values[b] { k } else { b });
+        assert_eq!(values[10] as usize, argmax, "{row}");
+    }
+    let (ok, text) = wgtrain(
+        &[
+            &[
+                "evaluate",
+                "mnist-antirectifier",
+                "--weights",
+                "/nonexistent.safetensors",
+            ][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert!(!ok);
+    assert!(text.contains("no such file"), "{text}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
 fn mnist_dir() -> Option<String> {
     let dir = std::env::var("WGTRAIN_MNIST_DIR").unwrap_or_else(|_| {
         concat!(
