@@ -24,10 +24,10 @@ pub struct BenchArgs {
     /// auto, gpu, cpu, software or an adapter index (`wgtrain devices`).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// How the CPU backend computes three-tap, stride-1 convolutions: gemm (rounding close to
-    /// other frameworks) or winograd (half the multiply-adds, about three times the rounding
-    /// error).
-    #[arg(long, default_value = "gemm", value_parser = parse_cpu_conv)]
+    /// How the CPU backend computes three-tap, stride-1 convolutions: winograd (half the
+    /// multiply-adds, about three times the rounding error), gemm (rounding close to other
+    /// frameworks), or auto: winograd except where a maximum reads the outputs.
+    #[arg(long, default_value = "auto", value_parser = parse_cpu_conv)]
     cpu_conv: ConvAlgorithm,
     /// Print only the JSON result.
     #[arg(long)]

@@ -19,13 +19,14 @@ pub fn backend_for(device: DeviceChoice, cpu_conv: ConvAlgorithm) -> Result<Box<
     Ok(backend)
 }
 
-/// `--cpu-conv`: `gemm` or `winograd`.
+/// `--cpu-conv`: `auto`, `gemm` or `winograd`.
 pub fn parse_cpu_conv(s: &str) -> Result<ConvAlgorithm, String> {
     match s {
+        "auto" => Ok(ConvAlgorithm::Auto),
         "gemm" => Ok(ConvAlgorithm::Gemm),
         "winograd" => Ok(ConvAlgorithm::Winograd),
         other => Err(format!(
-            "unknown convolution algorithm {other:?}: use gemm (the default) or winograd"
+            "unknown convolution algorithm {other:?}: use auto (the default), gemm or winograd"
         )),
     }
 }

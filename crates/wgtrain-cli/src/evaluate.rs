@@ -27,8 +27,8 @@ pub struct ModelArgs {
     /// auto, gpu, cpu, software or an adapter index (`wgtrain devices`).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// How the CPU backend computes three-tap, stride-1 convolutions: gemm or winograd.
-    #[arg(long, default_value = "gemm", value_parser = parse_cpu_conv)]
+    /// How the CPU backend computes three-tap, stride-1 convolutions: auto, gemm or winograd.
+    #[arg(long, default_value = "auto", value_parser = parse_cpu_conv)]
     cpu_conv: ConvAlgorithm,
 }
 

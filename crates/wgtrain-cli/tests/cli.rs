@@ -335,7 +335,7 @@ fn cpu_conv_picks_the_convolution_algorithm_and_names_the_choices() {
     let (ok, text) = wgtrain(&args("fft"));
     assert!(!ok);
     assert!(
-        text.contains("use gemm (the default) or winograd"),
+        text.contains("use auto (the default), gemm or winograd"),
         "{text}"
     );
 }

@@ -1,6 +1,7 @@
 //! The CPU backend: runs compiled plans with multi-threaded Rust kernels over one preallocated
 //! arena per plan. A step allocates nothing.
 
+mod conv_choice;
 mod fused_groups;
 pub mod kernels;
 mod touched_rows;
@@ -35,6 +36,8 @@ struct Compiled {
     /// Zero gradient rows for the optimizer's untouched table rows.
     zeros: Vec<f32>,
     fused: FusedGroups,
+    /// The algorithm of each convolution, by node index.
+    conv: Vec<ConvAlgorithm>,
     /// Kernels a run executes: the schedule less the nodes computed inside a group.
     passes: usize,
 }
@@ -62,13 +65,14 @@ impl CpuBackend {
             pool,
             scalars: ScalarQueue::default(),
             stats: BackendStats::default(),
-            conv: ConvAlgorithm::Gemm,
+            conv: ConvAlgorithm::Auto,
         }
     }
 
-    /// The backend with three-tap, stride-1 convolutions computed by Winograd's F(4, 3)
-    /// (`ConvAlgorithm::Winograd`): half the multiply-adds, about three times the rounding
-    /// error of the direct GEMMs.
+    /// The backend with convolutions computed by `conv`: `Winograd` (three-tap, stride-1
+    /// convolutions by F(4, 3): half the multiply-adds, about three times the rounding error of
+    /// the direct GEMMs), `Gemm`, or `Auto` (the default: Winograd except where a maximum
+    /// reads the outputs).
     pub fn with_conv_algorithm(mut self, conv: ConvAlgorithm) -> Self {
         self.conv = conv;
         self
@@ -92,7 +96,8 @@ impl Backend for CpuBackend {
     fn describe(&self) -> String {
         let threads = self.pool.current_num_threads();
         match self.conv {
-            ConvAlgorithm::Gemm => format!("cpu ({threads} threads)"),
+            ConvAlgorithm::Auto => format!("cpu ({threads} threads)"),
+            ConvAlgorithm::Gemm => format!("cpu ({threads} threads, GEMM convolutions)"),
             ConvAlgorithm::Winograd => format!("cpu ({threads} threads, Winograd convolutions)"),
         }
     }
@@ -146,12 +151,14 @@ impl Backend for CpuBackend {
         }
         let touched = TouchedRows::for_plan(&plan);
         let zeros = vec![0.0; touched.widest_chunk()];
+        let conv = conv_choice::per_node(&plan, self.conv);
         self.plans.push(Compiled {
             plan,
             arena,
             touched,
             zeros,
             fused,
+            conv,
             passes,
         });
         Ok(PlanId(self.plans.len() - 1))
@@ -174,7 +181,7 @@ impl Backend for CpuBackend {
         })?;
         let params = &self.params;
         let (arena, touched, fused) = (&mut compiled.arena, &mut compiled.touched, &compiled.fused);
-        let conv = self.conv;
+        let conv = &compiled.conv;
         self.pool.install(|| {
             for &node in &plan.schedule {
                 execute(plan, params, arena, touched, fused, conv, node, args);
@@ -266,7 +273,7 @@ impl Backend for CpuBackend {
         })?;
         let params = &self.params;
         let (touched, fused) = (&mut compiled.touched, &compiled.fused);
-        let conv = self.conv;
+        let conv = &compiled.conv;
         let mut times = Vec::with_capacity(plan.schedule.len() + 1);
         self.pool.install(|| {
             for &node in plan.schedule.iter().filter(|n| !fused.absorbed(**n)) {
@@ -346,7 +353,7 @@ fn execute(
     arena: &mut [f32],
     touched: &mut TouchedRows,
     fused: &FusedGroups,
-    conv: ConvAlgorithm,
+    conv: &[ConvAlgorithm],
     id: NodeId,
     args: &StepArgs,
 ) {
@@ -446,15 +453,15 @@ fn execute(
             geo,
             shape(0).0[2],
             node.shape.0[2],
-            conv,
+            conv[id.0],
         ),
         Op::Conv1dBackwardData(geo) => {
             let (cin, cout) = (node.shape.0[2], shape(0).0[2]);
-            conv::conv1d_backward_data(input(0), input(1), out, geo, cin, cout, conv)
+            conv::conv1d_backward_data(input(0), input(1), out, geo, cin, cout, conv[id.0])
         }
         Op::Conv1dBackwardFilter(geo) => {
             let (cin, cout) = (shape(0).0[2], shape(1).0[2]);
-            conv::conv1d_backward_filter(input(0), input(1), out, geo, cin, cout, conv)
+            conv::conv1d_backward_filter(input(0), input(1), out, geo, cin, cout, conv[id.0])
         }
         Op::OneHot { depth } => loss::one_hot(input(0), *depth, out),
         Op::SoftmaxCrossEntropy => {

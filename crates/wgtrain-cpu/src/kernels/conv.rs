@@ -9,9 +9,12 @@ use wgtrain_graph::Conv1dGeometry;
 /// How the CPU computes convolutions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvAlgorithm {
+    /// `Winograd`, except for convolutions whose outputs a maximum or a comparison reads
+    /// (`conv_choice.rs`), which take `Gemm`.
+    #[default]
+    Auto,
     /// A GEMM per sample and tap (one per sample over all taps where they are adjacent):
     /// rounding close to other frameworks' direct convolutions.
-    #[default]
     Gemm,
     /// Three-tap, stride-1 convolutions by Winograd's F(4, 3) (`conv_winograd.rs`), the others
     /// as `Gemm`.
