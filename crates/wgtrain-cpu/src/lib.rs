@@ -15,6 +15,7 @@ use wgtrain_graph::backend::{
     ScalarQueue, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::fusion::Fusion;
+use wgtrain_graph::plan::is_view;
 use wgtrain_graph::{
     Backend, Feed, GatedMix, Graph, NodeId, Op, ParamId, Plan, PlanId, Shape, StepArgs,
 };
@@ -141,7 +142,7 @@ impl Backend for CpuBackend {
         let passes = plan
             .schedule
             .iter()
-            .filter(|n| !fused.absorbed(**n))
+            .filter(|n| !fused.absorbed(**n) && !is_view(&plan, **n))
             .count();
         let mut arena = vec![0.0f32; plan.arena_len];
         for (i, node) in plan.graph.nodes.iter().enumerate() {
@@ -276,7 +277,11 @@ impl Backend for CpuBackend {
         let conv = &compiled.conv;
         let mut times = Vec::with_capacity(plan.schedule.len() + 1);
         self.pool.install(|| {
-            for &node in plan.schedule.iter().filter(|n| !fused.absorbed(**n)) {
+            for &node in plan
+                .schedule
+                .iter()
+                .filter(|n| !fused.absorbed(**n) && !is_view(plan, **n))
+            {
                 let started = std::time::Instant::now();
                 execute(plan, params, arena, touched, fused, conv, node, args);
                 times.push((
@@ -357,7 +362,7 @@ fn execute(
     id: NodeId,
     args: &StepArgs,
 ) {
-    if fused.absorbed(id) {
+    if fused.absorbed(id) || is_view(plan, id) {
         return;
     }
     let graph: &Graph = &plan.graph;

@@ -220,19 +220,31 @@ pub fn assign_slots(
             last_use[i] = FOREVER;
         }
     }
+    // A reshape is a view: it shares the slot of the tensor it reshapes, which then lives as
+    // long as either is read.
+    let views = reshape_views(graph, steps);
+    for (i, root) in views.iter().enumerate().rev() {
+        if let Some(r) = root {
+            last_use[r.0] = last_use[r.0].max(last_use[i]);
+        }
+    }
 
     let mut arena = Arena::default();
     let mut slots = vec![None; n];
     let mut frees: Vec<Vec<usize>> = vec![Vec::new(); steps.len() + 1];
     let order = fed.iter().chain(steps.iter().map(|(id, _)| id));
     for &NodeId(i) in order {
-        let len = graph.nodes[i].shape.numel().max(1);
-        slots[i] = Some(Slot {
-            offset: arena.alloc(len),
-            len,
-        });
-        if last_use[i] != FOREVER {
-            frees[last_use[i].max(def[i])].push(i);
+        if let Some(root) = views[i] {
+            slots[i] = slots[root.0];
+        } else {
+            let len = graph.nodes[i].shape.numel().max(1);
+            slots[i] = Some(Slot {
+                offset: arena.alloc(len),
+                len,
+            });
+            if last_use[i] != FOREVER {
+                frees[last_use[i].max(def[i])].push(i);
+            }
         }
         // Free only after the output is placed, so no step writes over its own inputs.
         if def[i] > 0 {
@@ -244,6 +256,30 @@ pub fn assign_slots(
         }
     }
     (slots, arena.high_water)
+}
+
+/// For each scheduled reshape of a tensor that has a slot (not a parameter), the tensor whose
+/// slot it shares (through chains of reshapes).
+fn reshape_views(graph: &Graph, steps: &[(NodeId, Vec<NodeId>)]) -> Vec<Option<NodeId>> {
+    let mut views: Vec<Option<NodeId>> = vec![None; graph.nodes.len()];
+    for (id, _) in steps {
+        let node = graph.node(*id);
+        if let Op::Reshape { .. } = node.op {
+            let x = node.inputs[0];
+            if !matches!(graph.node(x).op, Op::Param { .. }) {
+                views[id.0] = Some(views[x.0].unwrap_or(x));
+            }
+        }
+    }
+    views
+}
+
+/// Whether node `id` shares the slot of the tensor it reshapes (and so needs no kernel).
+pub fn is_view(plan: &Plan, id: NodeId) -> bool {
+    let node = plan.graph.node(id);
+    matches!(node.op, Op::Reshape { .. })
+        && plan.slots[id.0].is_some()
+        && plan.slots[id.0] == plan.slots[node.inputs[0].0]
 }
 
 /// Slot alignment in f32 elements: 256 bytes, so a GPU backend can bind every slot as its own
@@ -305,6 +341,33 @@ mod tests {
         let (sa, sc) = (plan.slots[a.0].unwrap(), plan.slots[c.0].unwrap());
         assert_eq!(sa.offset, sc.offset);
         assert_eq!(plan.schedule.len(), 4);
+    }
+
+    #[test]
+    fn a_reshape_shares_its_tensors_slot_which_lives_until_the_view_is_read() {
+        let mut g = Graph::new();
+        let x = g.input([4, 64]);
+        let a = g.relu(x).unwrap();
+        let view = g.reshape(a, [256]).unwrap();
+        let twice = g.reshape(view, [2, 128]).unwrap();
+        let b = g.exp(x).unwrap();
+        let c = g.tanh(b).unwrap();
+        let d = g.reshape(c, [2, 128]).unwrap();
+        let out = g.add(twice, d).unwrap();
+        let outputs = PlanOutputs {
+            predictions: vec![out],
+            ..Default::default()
+        };
+        let plan = Plan::new(g, outputs, vec![], None);
+        let slot = |n: NodeId| plan.slots[n.0].unwrap();
+        assert_eq!(slot(view), slot(a));
+        assert_eq!(slot(twice), slot(a));
+        assert!(is_view(&plan, view) && is_view(&plan, twice) && !is_view(&plan, b));
+        // `a` is read (through its views) by the last step, so nothing computed meanwhile
+        // takes its slot.
+        for n in [b, c, out] {
+            assert_ne!(slot(n).offset, slot(a).offset, "node {n:?}");
+        }
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn typed<T: ParamBlock>(
 
 /// The dispatches that compute node `id`.
 pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R<Vec<Dispatch>> {
-    if fusion.absorbed[id.0] {
+    if fusion.absorbed[id.0] || wgtrain_graph::plan::is_view(plan, id) {
         return Ok(Vec::new());
     }
     let graph = &plan.graph;
