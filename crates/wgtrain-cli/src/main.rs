@@ -55,6 +55,11 @@ enum Command {
 }
 
 fn main() {
+    // Mesa's Vulkan window-system layer prints an error when this is missing; wgtrain draws
+    // nothing on screen, so any existing folder does. Set before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
