@@ -10,6 +10,7 @@
 //! and the output gradient transformed by `A` (the output transform, transposed).
 
 use super::conv::{gemm_into, View};
+use super::gemm_avx512;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use wgtrain_graph::Conv1dGeometry;
@@ -219,7 +220,33 @@ fn products(
     cols: usize,
     accumulate: bool,
 ) {
+    let avx512 = gemm_avx512::available();
     for k in 0..ALPHA {
+        let (lhs_k, rhs_k) = (&lhs[k * rows * inner..], &rhs[k * inner * cols..]);
+        let out_k = out[k * rows * cols..].as_mut_ptr();
+        #[cfg(target_arch = "x86_64")]
+        if avx512 {
+            let a = gemm_avx512::Operand {
+                ptr: lhs_k.as_ptr(),
+                rs: lhs_strides.0 as usize,
+                cs: lhs_strides.1 as usize,
+            };
+            // SAFETY: AVX-512F is present; the blocks are as below.
+            unsafe {
+                gemm_avx512::product(
+                    rows,
+                    cols,
+                    inner,
+                    a,
+                    rhs_k.as_ptr(),
+                    cols,
+                    out_k,
+                    cols,
+                    accumulate,
+                )
+            };
+            continue;
+        }
         // SAFETY: block k of each operand lies inside its slice (`rows * inner`,
         // `inner * cols` and `rows * cols` values a block), and `out` overlaps neither.
         unsafe {
@@ -227,15 +254,15 @@ fn products(
                 rows,
                 cols,
                 inner,
-                out.as_mut_ptr().add(k * rows * cols),
+                out_k,
                 cols as isize,
                 View {
-                    ptr: lhs.as_ptr().add(k * rows * inner),
+                    ptr: lhs_k.as_ptr(),
                     rs: lhs_strides.0,
                     cs: lhs_strides.1,
                 },
                 View {
-                    ptr: rhs.as_ptr().add(k * inner * cols),
+                    ptr: rhs_k.as_ptr(),
                     rs: cols as isize,
                     cs: 1,
                 },

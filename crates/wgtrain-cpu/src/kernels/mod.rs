@@ -8,6 +8,7 @@ mod exp;
 pub mod fused;
 pub mod gate;
 pub mod gather;
+mod gemm_avx512;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
