@@ -155,6 +155,25 @@ fn gated_mix_matches_the_tail_as_written() {
         let written = harness::differentiate(&mut reference_backend(), &build(true));
         assert_close("gated mix output", &fused.output, &written.output, 1e-6);
         for (k, (f, w)) in fused.grads.iter().zip(&written.grads).enumerate() {
+            if biased && k == 2 {
+                // The bias's gradient sums 2000 rows of dh: the as-written plan's running f32
+                // sum drifts about 1e-5 from the exact one, so check the fused sum against dh
+                // summed in f64, and against the as-written sum at that drift.
+                let width = f.len();
+                let exact: Vec<f32> = (0..width)
+                    .map(|c| {
+                        fused.grads[0]
+                            .iter()
+                            .skip(c)
+                            .step_by(width)
+                            .map(|&v| v as f64)
+                            .sum::<f64>() as f32
+                    })
+                    .collect();
+                assert_close("gated mix bias gradient vs dh", f, &exact, 1e-6);
+                assert_close("gated mix bias gradient", f, w, 1e-4);
+                continue;
+            }
             assert_close(&format!("gated mix gradient {k}"), f, w, 1e-5);
         }
     }

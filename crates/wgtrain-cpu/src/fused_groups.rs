@@ -2,7 +2,9 @@
 //! which nodes are computed inside another node's group, and what each group's root runs.
 //! Also the gated mixes' gradient pairs: a gated mix's s-gradient scheduled right after its
 //! h-gradient is computed in the same pass (the two read the same tensors, and since the first
-//! frees none of them, the second's slot holds nothing live while the first runs).
+//! frees none of them, the second's slot holds nothing live while the first runs). When the
+//! h-gradient's sum over rows (the convolution bias's gradient) comes right after the pair, the
+//! pass sums it too, into scratch, and writes it only once every read of the pass is done.
 
 use crate::kernels::fused::{self, Arg, Leaf, Step};
 use crate::kernels::PAR_MIN;
@@ -35,6 +37,8 @@ pub struct FusedGroups {
     programs: Vec<Option<Program>>,
     /// The s-gradient computed with each gated mix's h-gradient, by the h-gradient's index.
     gradient_pairs: Vec<Option<NodeId>>,
+    /// The bias gradient (a sum of the h-gradient's rows) computed in the same pass.
+    bias_sums: Vec<Option<NodeId>>,
 }
 
 impl FusedGroups {
@@ -88,7 +92,8 @@ impl FusedGroups {
             .copied()
             .filter(|n| !absorbed[n.0])
             .collect();
-        for pair in executed.windows(2) {
+        let mut bias_sums = vec![None; graph.nodes.len()];
+        for (k, pair) in executed.windows(2).enumerate() {
             let (h, s) = (graph.node(pair[0]), graph.node(pair[1]));
             if let (Op::GatedMixGrad { mix, wrt: 0 }, Op::GatedMixGrad { mix: mix_s, wrt: 1 }) =
                 (&h.op, &s.op)
@@ -96,6 +101,16 @@ impl FusedGroups {
                 if mix == mix_s && h.inputs == s.inputs {
                     gradient_pairs[pair[0].0] = Some(pair[1]);
                     absorbed[pair[1].0] = true;
+                    let bias = executed.get(k + 2).copied().filter(|&b| {
+                        let node = graph.node(b);
+                        matches!(node.op, Op::SumTo { .. })
+                            && node.inputs == [pair[0]]
+                            && node.shape.0 == [h.shape.last()]
+                    });
+                    if let Some(b) = bias {
+                        bias_sums[pair[0].0] = Some(b);
+                        absorbed[b.0] = true;
+                    }
                 }
             }
         }
@@ -103,7 +118,13 @@ impl FusedGroups {
             absorbed,
             programs,
             gradient_pairs,
+            bias_sums,
         }
+    }
+
+    /// The bias gradient to sum in the pass of the h-gradient `id`, if any.
+    pub fn bias_sum(&self, id: NodeId) -> Option<NodeId> {
+        self.bias_sums.get(id.0).copied().flatten()
     }
 
     /// The gated mix s-gradient to compute with the h-gradient `id`, if any.

@@ -440,7 +440,13 @@ fn execute(
                     // reads the same tensors, so its slot overlaps nothing live here
                     // (`fused_groups.rs`).
                     let ds = unsafe { std::slice::from_raw_parts_mut(base.add(s.offset), s.len) };
-                    gate::gated_mix_grad_h_s(&operands, input(0), out, ds)
+                    // SAFETY: the bias gradient follows the pair in the schedule; it is written
+                    // after the pass has read everything (`fused_groups.rs`).
+                    let bias = fused.bias_sum(id).map(|b| {
+                        let s = plan.slots[b.0].expect("a scheduled node has a slot");
+                        unsafe { std::slice::from_raw_parts_mut(base.add(s.offset), s.len) }
+                    });
+                    gate::gated_mix_grad_h_s(&operands, input(0), out, ds, bias)
                 }
                 None => gate::gated_mix_grad(&operands, input(0), *wrt, out),
             }

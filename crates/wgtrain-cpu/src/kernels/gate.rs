@@ -202,11 +202,20 @@ pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) 
 }
 
 /// The gradients with respect to h (into `dh`) and s (into `ds`) in one pass.
-pub fn gated_mix_grad_h_s(a: &MixOperands, dy: &[f32], dh: &mut [f32], ds: &mut [f32]) {
+/// With `bias`, also the sum of `dh`'s rows, written into `bias` after every read is done
+/// (summed per chunk of rows into scratch, then the chunks in order).
+pub fn gated_mix_grad_h_s(
+    a: &MixOperands,
+    dy: &[f32],
+    dh: &mut [f32],
+    ds: &mut [f32],
+    bias: Option<&mut [f32]>,
+) {
     let w = a.width;
     let rows = (PAR_CHUNK / w).max(1);
-    let body = |first: usize, dh: &mut [f32], ds: &mut [f32]| {
+    let body = |first: usize, dh: &mut [f32], ds: &mut [f32], sums: &mut [f64]| {
         let rows = first..first + ds.len() / w;
+        let n = rows.len();
         a.for_each_chunk(rows, |r, c0, e| {
             let len = e.g.len();
             let dy = &dy[r * w + c0..][..len];
@@ -217,15 +226,49 @@ pub fn gated_mix_grad_h_s(a: &MixOperands, dy: &[f32], dh: &mut [f32], ds: &mut 
                 *ds = dy * e.m * g;
             }
         });
+        if !sums.is_empty() {
+            sums.fill(0.0);
+            for row in dh[..n * 2 * w].chunks_exact(2 * w) {
+                for (s, &v) in sums.iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+        }
     };
-    if a.rows() <= rows {
-        body(0, dh, ds);
-    } else {
-        dh.par_chunks_mut(rows * 2 * w)
-            .zip(ds.par_chunks_mut(rows * w))
-            .enumerate()
-            .for_each(|(k, (dh, ds))| body(k * rows, dh, ds));
-    }
+    let chunks = a.rows().div_ceil(rows);
+    let sums_len = if bias.is_some() { chunks * 2 * w } else { 0 };
+    CHUNK_SUMS.with(|sums| {
+        let mut sums = sums.borrow_mut();
+        if sums.len() < sums_len {
+            sums.resize(sums_len, 0.0);
+        }
+        let sums = &mut sums[..sums_len];
+        if a.rows() <= rows {
+            body(0, dh, ds, sums);
+        } else if sums.is_empty() {
+            dh.par_chunks_mut(rows * 2 * w)
+                .zip(ds.par_chunks_mut(rows * w))
+                .enumerate()
+                .for_each(|(k, (dh, ds))| body(k * rows, dh, ds, &mut []));
+        } else {
+            dh.par_chunks_mut(rows * 2 * w)
+                .zip(ds.par_chunks_mut(rows * w))
+                .zip(sums.par_chunks_mut(2 * w))
+                .enumerate()
+                .for_each(|(k, ((dh, ds), s))| body(k * rows, dh, ds, s));
+        }
+        if let Some(bias) = bias {
+            for (c, b) in bias.iter_mut().enumerate() {
+                *b = sums.chunks_exact(2 * w).map(|part| part[c]).sum::<f64>() as f32;
+            }
+        }
+    });
+}
+
+thread_local! {
+    /// Per-chunk sums of the h-gradient's rows (in f64: a bias sums a whole batch of rows),
+    /// summed into the bias gradient; it grows once.
+    static CHUNK_SUMS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Columns `c0..` of one row of d/dh from the chunk `e` and the output gradient `dy`.
