@@ -159,21 +159,9 @@ pub fn backward_filter(
 #[cfg(test)]
 mod tests {
     use super::super::conv::{backward_data_gemm, backward_filter_gemm};
+    use super::super::test_values::values;
     use super::*;
     use wgtrain_graph::Padding;
-
-    /// A small deterministic generator (an LCG), so the test needs no dependency.
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn close(got: &[f32], want: &[f32], what: &str) {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {

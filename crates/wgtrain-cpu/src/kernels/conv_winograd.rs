@@ -447,21 +447,9 @@ pub fn conv1d_backward_filter(
 #[cfg(test)]
 mod tests {
     use super::super::conv::{backward_data_gemm, backward_filter_gemm, conv1d_gemm};
+    use super::super::test_values::values;
     use super::*;
     use wgtrain_graph::Padding;
-
-    /// A small deterministic generator (an LCG), so the test needs no dependency.
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// The largest difference relative to the largest magnitude of `want`.
     fn relative_error(got: &[f32], want: &[f32]) -> f32 {

@@ -14,6 +14,8 @@ pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
+#[cfg(test)]
+mod test_values;
 
 /// Above this many elements an elementwise kernel splits its work across threads.
 pub const PAR_MIN: usize = 1 << 15;
