@@ -1,5 +1,6 @@
 //! The gated mix (`Op::GatedMix`) and its gradients, row by row across threads. The gate's
-//! dropout multipliers are drawn a column chunk at a time into a stack buffer, never stored.
+//! dropout multipliers are drawn for each thread's chunk of rows into a per-thread buffer,
+//! never stored with the tensors.
 
 use super::exp::sigmoid;
 use super::PAR_CHUNK;

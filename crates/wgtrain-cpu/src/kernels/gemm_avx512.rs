@@ -60,6 +60,7 @@ pub unsafe fn product(
         while i < m {
             let rows = (m - i).min(ROWS);
             let mut acc = [_mm512_setzero_ps(); 2 * ROWS];
+            // A full block's constant row count lets the 16 accumulators stay in registers.
             if rows == ROWS {
                 for kk in 0..k {
                     let b0 = _mm512_maskz_loadu_ps(lo, b.add(kk * ldb));
