@@ -3,10 +3,12 @@
 
 mod conv_choice;
 mod fused_groups;
+mod gate_flags;
 pub mod kernels;
 mod touched_rows;
 
 use fused_groups::FusedGroups;
+use gate_flags::GateFlags;
 pub use kernels::conv::ConvAlgorithm;
 use kernels::{conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
 use touched_rows::TouchedRows;
@@ -39,6 +41,7 @@ struct Compiled {
     fused: FusedGroups,
     /// The algorithm of each convolution, by node index.
     conv: Vec<ConvAlgorithm>,
+    gate_flags: GateFlags,
     /// Kernels a run executes: the schedule less the nodes computed inside a group.
     passes: usize,
 }
@@ -153,6 +156,7 @@ impl Backend for CpuBackend {
         let touched = TouchedRows::for_plan(&plan);
         let zeros = vec![0.0; touched.widest_chunk()];
         let conv = conv_choice::per_node(&plan, self.conv);
+        let gate_flags = GateFlags::for_plan(&plan);
         self.plans.push(Compiled {
             plan,
             arena,
@@ -160,6 +164,7 @@ impl Backend for CpuBackend {
             zeros,
             fused,
             conv,
+            gate_flags,
             passes,
         });
         Ok(PlanId(self.plans.len() - 1))
@@ -182,10 +187,10 @@ impl Backend for CpuBackend {
         })?;
         let params = &self.params;
         let (arena, touched, fused) = (&mut compiled.arena, &mut compiled.touched, &compiled.fused);
-        let conv = &compiled.conv;
+        let (conv, flags) = (&compiled.conv, &mut compiled.gate_flags);
         self.pool.install(|| {
             for &node in &plan.schedule {
-                execute(plan, params, arena, touched, fused, conv, node, args);
+                execute(plan, params, arena, touched, fused, conv, flags, node, args);
             }
         });
         if let Some(spec) = &plan.optimizer {
@@ -274,7 +279,7 @@ impl Backend for CpuBackend {
         })?;
         let params = &self.params;
         let (touched, fused) = (&mut compiled.touched, &compiled.fused);
-        let conv = &compiled.conv;
+        let (conv, flags) = (&compiled.conv, &mut compiled.gate_flags);
         let mut times = Vec::with_capacity(plan.schedule.len() + 1);
         self.pool.install(|| {
             for &node in plan
@@ -283,7 +288,7 @@ impl Backend for CpuBackend {
                 .filter(|n| !fused.absorbed(**n) && !is_view(plan, **n))
             {
                 let started = std::time::Instant::now();
-                execute(plan, params, arena, touched, fused, conv, node, args);
+                execute(plan, params, arena, touched, fused, conv, flags, node, args);
                 times.push((
                     plan.graph.node(node).op.name(),
                     started.elapsed().as_secs_f64(),
@@ -337,6 +342,7 @@ fn mix_operands<'a>(
     masked: bool,
     mix: GatedMix,
     args: &StepArgs,
+    kept: Option<&'a [u8]>,
 ) -> gate::MixOperands<'a> {
     gate::MixOperands {
         h: input(0),
@@ -347,6 +353,7 @@ fn mix_operands<'a>(
         mix,
         seed: args.seed,
         step: args.step,
+        kept,
     }
 }
 
@@ -359,6 +366,7 @@ fn execute(
     touched: &mut TouchedRows,
     fused: &FusedGroups,
     conv: &[ConvAlgorithm],
+    gate_flags: &mut GateFlags,
     id: NodeId,
     args: &StepArgs,
 ) {
@@ -428,11 +436,21 @@ fn execute(
         }
         Op::GatedMix(mix) => {
             let masked = node.inputs.len() == 3 + mix.biased as usize;
-            gate::gated_mix(&mix_operands(&input, &shape, masked, *mix, args), out)
+            let operands = mix_operands(&input, &shape, masked, *mix, args, None);
+            let record = gate_flags.record(mix.key, args.seed, args.step);
+            gate::gated_mix(&operands, out, record)
         }
         Op::GatedMixGrad { mix, wrt } => {
             let masked = node.inputs.len() == 4 + mix.biased as usize;
-            let operands = mix_operands(&|k| input(k + 1), &|k| shape(k + 1), masked, *mix, args);
+            let kept = gate_flags.recorded(mix.key, args.seed, args.step);
+            let operands = mix_operands(
+                &|k| input(k + 1),
+                &|k| shape(k + 1),
+                masked,
+                *mix,
+                args,
+                kept,
+            );
             match fused.gradient_pair(id) {
                 Some(ds) => {
                     let s = plan.slots[ds.0].expect("a scheduled node has a slot");

@@ -53,6 +53,11 @@ fn philox(seed: u64, step: u64, key: u32, block: u32) -> [u32; 4] {
     )
 }
 
+/// The multiplier of a kept element under dropout at `rate`.
+pub fn kept_scale(rate: f32) -> f32 {
+    1.0 / (1.0 - rate)
+}
+
 /// Elements handled by one Philox call in dropout: eight 16-bit uniforms.
 pub const DROPOUT_BLOCK: usize = 8;
 
@@ -66,7 +71,7 @@ pub fn dropout_block(
     rate: f32,
 ) -> [f32; DROPOUT_BLOCK] {
     let r = philox(seed, step, key, block);
-    let keep = 1.0 / (1.0 - rate);
+    let keep = kept_scale(rate);
     let threshold = (rate * 65536.0) as u32;
     std::array::from_fn(|j| {
         let half = (r[j / 2] >> (16 * (j % 2))) & 0xffff;
@@ -124,7 +129,7 @@ fn dropout_blocks_portable(
         [(step >> 32) as u32; DROPOUT_LANES],
     ];
     let r = philox4x32_lanes(ctr, [seed as u32, (seed >> 32) as u32]);
-    let keep = 1.0 / (1.0 - rate);
+    let keep = kept_scale(rate);
     let threshold = (rate * 65536.0) as u32;
     std::array::from_fn(|e| {
         let (lane, j) = (e / DROPOUT_BLOCK, e % DROPOUT_BLOCK);

@@ -1,12 +1,12 @@
 //! The gated mix (`Op::GatedMix`) and its gradients, row by row across threads. The gate's
-//! dropout multipliers are drawn for each thread's chunk of rows into a per-thread buffer,
-//! never stored with the tensors.
+//! dropout multipliers are drawn for each thread's chunk of rows into a per-thread buffer, or
+//! expanded there from keep flags the forward pass recorded (`gate_flags.rs`).
 
 use super::exp::sigmoid;
 use super::PAR_CHUNK;
 use rayon::prelude::*;
 use std::cell::RefCell;
-use wgtrain_graph::rng::fill_dropout_scales;
+use wgtrain_graph::rng::{fill_dropout_scales, kept_scale};
 use wgtrain_graph::GatedMix;
 
 thread_local! {
@@ -28,6 +28,9 @@ pub struct MixOperands<'a> {
     pub mix: GatedMix,
     pub seed: u64,
     pub step: u64,
+    /// Keep flags (one byte per gate element) recorded for this seed and step, to read
+    /// instead of drawing the multipliers.
+    pub kept: Option<&'a [u8]>,
 }
 
 /// A column chunk of one row: the gate's pre-activation and dropout multiplier, the gate, `s`,
@@ -45,10 +48,12 @@ impl MixOperands<'_> {
         self.s.len() / self.width
     }
 
-    /// Calls `f(row, first column, chunk)` for every column chunk of rows `rows`, in order.
+    /// Calls `f(row, first column, chunk)` for every column chunk of rows `rows`, in order;
+    /// with `record`, writes the rows' keep flags there.
     fn for_each_chunk(
         &self,
         rows: std::ops::Range<usize>,
+        record: Option<&mut [u8]>,
         mut f: impl FnMut(usize, usize, &Chunk),
     ) {
         let (w, mix) = (self.width, self.mix);
@@ -60,7 +65,20 @@ impl MixOperands<'_> {
             }
             let scales = &mut scales[..len];
             let first = rows.start * w;
-            fill_dropout_scales(self.seed, self.step, mix.key, mix.rate, first, scales);
+            match self.kept {
+                Some(kept) => {
+                    let keep = kept_scale(mix.rate);
+                    for (s, &k) in scales.iter_mut().zip(&kept[first..first + len]) {
+                        *s = if k != 0 { keep } else { 0.0 };
+                    }
+                }
+                None => fill_dropout_scales(self.seed, self.step, mix.key, mix.rate, first, scales),
+            }
+            if let Some(record) = record {
+                for (k, &s) in record.iter_mut().zip(scales.iter()) {
+                    *k = (s != 0.0) as u8;
+                }
+            }
             self.for_each_chunk_scaled(rows, scales, &mut f);
         });
     }
@@ -108,16 +126,27 @@ impl MixOperands<'_> {
         }
     }
 
-    /// Runs `body(first row, rows' outputs)` over chunks of rows whose outputs are
-    /// `out_width` wide, in parallel.
-    fn by_rows(&self, out: &mut [f32], out_width: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
+    /// Runs `body(first row, rows' outputs, rows' keep flags)` over chunks of rows whose
+    /// outputs are `out_width` wide, in parallel; `record` holds a flag per gate element.
+    fn by_rows(
+        &self,
+        out: &mut [f32],
+        out_width: usize,
+        record: Option<&mut [u8]>,
+        body: impl Fn(usize, &mut [f32], Option<&mut [u8]>) + Sync,
+    ) {
         let rows = (PAR_CHUNK / self.width).max(1);
-        if self.rows() <= rows {
-            body(0, out);
-        } else {
-            out.par_chunks_mut(rows * out_width)
+        match record {
+            _ if self.rows() <= rows => body(0, out, record),
+            Some(record) => out
+                .par_chunks_mut(rows * out_width)
+                .zip(record.par_chunks_mut(rows * self.width))
                 .enumerate()
-                .for_each(|(k, o)| body(k * rows, o));
+                .for_each(|(k, (o, r))| body(k * rows, o, Some(r))),
+            None => out
+                .par_chunks_mut(rows * out_width)
+                .enumerate()
+                .for_each(|(k, o)| body(k * rows, o, None)),
         }
     }
 }
@@ -151,12 +180,12 @@ fn gates_portable(x: &[f32], scale: &[f32], g: &mut [f32]) {
     }
 }
 
-/// `(g * s + (1 - g) * v) * mask`.
-pub fn gated_mix(a: &MixOperands, out: &mut [f32]) {
+/// `(g * s + (1 - g) * v) * mask`; with `record`, also the gate's keep flags.
+pub fn gated_mix(a: &MixOperands, out: &mut [f32], record: Option<&mut [u8]>) {
     let w = a.width;
-    a.by_rows(out, w, |first, o| {
+    a.by_rows(out, w, record, |first, o, record| {
         let rows = first..first + o.len() / w;
-        a.for_each_chunk(rows, |r, c0, e| {
+        a.for_each_chunk(rows, record, |r, c0, e| {
             let o = &mut o[(r - first) * w + c0..][..e.g.len()];
             for (((o, &g), &s), &v) in o.iter_mut().zip(e.g).zip(e.s).zip(e.v) {
                 let mixed = g * s + (1.0 - g) * v;
@@ -175,12 +204,12 @@ pub fn gated_mix_grad(a: &MixOperands, dy: &[f32], wrt: usize, out: &mut [f32]) 
         1 => w,
         _ => 1,
     };
-    a.by_rows(out, out_width, |first, o| {
+    a.by_rows(out, out_width, None, |first, o, _| {
         let rows = first..first + o.len() / out_width;
         if wrt > 1 {
             o.fill(0.0);
         }
-        a.for_each_chunk(rows, |r, c0, e| {
+        a.for_each_chunk(rows, None, |r, c0, e| {
             let len = e.g.len();
             let dy = &dy[r * w + c0..][..len];
             let row = &mut o[(r - first) * out_width..][..out_width];
@@ -217,7 +246,7 @@ pub fn gated_mix_grad_h_s(
     let body = |first: usize, dh: &mut [f32], ds: &mut [f32], sums: &mut [f64]| {
         let rows = first..first + ds.len() / w;
         let n = rows.len();
-        a.for_each_chunk(rows, |r, c0, e| {
+        a.for_each_chunk(rows, None, |r, c0, e| {
             let len = e.g.len();
             let dy = &dy[r * w + c0..][..len];
             let at = (r - first) * w;
@@ -286,5 +315,58 @@ fn h_gradient_row(a: &MixOperands, e: &Chunk, dy: &[f32], c0: usize, row: &mut [
         let (g, dm) = (e.g[k], dy[k] * e.m);
         gate[k] = dm * (e.s[k] - e.v[k]) * g * (1.0 - g) * e.scale[k];
         value[k] = dm * (1.0 - g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::test_values::values;
+
+    /// Gradients read from the keep flags a forward pass recorded are the bits of gradients
+    /// drawn from the stream, over rows split across threads.
+    #[test]
+    fn recorded_flags_give_the_drawn_gradients() {
+        let (rows, w) = (700, 30);
+        let (h, s) = (values(rows * 2 * w, 1), values(rows * w, 2));
+        let (bias, mask) = (values(2 * w, 3), values(rows, 4));
+        let mix = GatedMix {
+            gate: w,
+            value: 0,
+            biased: true,
+            rate: 0.3,
+            key: 9,
+        };
+        let operands = |kept| MixOperands {
+            h: &h,
+            s: &s,
+            width: w,
+            bias: Some(&bias),
+            mask: Some(&mask),
+            mix,
+            seed: 5,
+            step: 11,
+            kept,
+        };
+        let (mut out, mut recorded_out) = (vec![0.0; rows * w], vec![0.0; rows * w]);
+        let mut kept = vec![7u8; rows * w];
+        gated_mix(&operands(None), &mut out, None);
+        gated_mix(&operands(None), &mut recorded_out, Some(&mut kept));
+        assert_eq!(out, recorded_out);
+        let dropped = kept.iter().filter(|&&k| k == 0).count() as f64 / kept.len() as f64;
+        assert!(kept.iter().all(|&k| k <= 1) && (0.25..0.35).contains(&dropped));
+        let dy = values(rows * w, 6);
+        for wrt in 0..3 {
+            let len = [rows * 2 * w, rows * w, rows][wrt];
+            let (mut drawn, mut read) = (vec![0.0; len], vec![0.0; len]);
+            gated_mix_grad(&operands(None), &dy, wrt, &mut drawn);
+            gated_mix_grad(&operands(Some(&kept)), &dy, wrt, &mut read);
+            assert_eq!(drawn, read, "gradient {wrt}");
+        }
+        let (mut dh, mut ds) = (vec![0.0; rows * 2 * w], vec![0.0; rows * w]);
+        gated_mix_grad_h_s(&operands(Some(&kept)), &dy, &mut dh, &mut ds, None);
+        let mut drawn = vec![0.0; rows * 2 * w];
+        gated_mix_grad(&operands(None), &dy, 0, &mut drawn);
+        assert_eq!(dh, drawn);
     }
 }
