@@ -33,7 +33,8 @@ struct Program {
 #[derive(Default)]
 pub struct FusedGroups {
     absorbed: Vec<bool>,
-    /// The program of each group root of two or more nodes, by node index.
+    /// The program of each group root of two or more nodes (a broadcast read through counts),
+    /// by node index.
     programs: Vec<Option<Program>>,
     /// The s-gradient computed with each gated mix's h-gradient, by the h-gradient's index.
     gradient_pairs: Vec<Option<NodeId>>,
@@ -48,7 +49,9 @@ impl FusedGroups {
             .groups
             .iter()
             .map(|g| {
-                let g = g.as_ref().filter(|g| g.members.len() > 1)?;
+                let g = g
+                    .as_ref()
+                    .filter(|g| g.members.len() > 1 || !g.broadcasts.is_empty())?;
                 let root = *g.members.last()?;
                 let out = graph.shape(root);
                 let leaves: Vec<(NodeId, usize, usize)> = g
@@ -69,10 +72,12 @@ impl FusedGroups {
                     .map(|&m| {
                         let node = graph.node(m);
                         match node.op {
-                            Op::Unary(u) => Step::Unary(u, arg(node.inputs[0])),
-                            Op::Binary(b) => {
-                                Step::Binary(b, arg(node.inputs[0]), arg(node.inputs[1]))
-                            }
+                            Op::Unary(u) => Step::Unary(u, arg(g.operand(node.inputs[0]))),
+                            Op::Binary(b) => Step::Binary(
+                                b,
+                                arg(g.operand(node.inputs[0])),
+                                arg(g.operand(node.inputs[1])),
+                            ),
                             _ => unreachable!("fusion groups hold elementwise nodes only"),
                         }
                     })

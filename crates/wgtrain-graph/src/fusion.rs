@@ -2,7 +2,8 @@
 //! another elementwise node is folded into that reader's group, so a chain such as
 //! `relu(a * b + c)` runs as one pass (one GPU dispatch, one CPU loop) that reads `a`, `b` and
 //! `c` once and writes only the final result. Every operand of a group is read through a
-//! rows x cols view of the group's output (`rows_view`).
+//! rows x cols view of the group's output (`rows_view`), so a `BroadcastTo` read only by the
+//! group is not computed at all: the group reads the broadcast's input through that view.
 
 use crate::backend::scalar_nodes;
 use crate::plan::assign_slots;
@@ -27,6 +28,15 @@ pub struct Group {
     pub members: Vec<NodeId>,
     /// The tensors the kernel reads, each once per output element.
     pub leaves: Vec<NodeId>,
+    /// Broadcasts the group reads through: (the broadcast, its input, which is a leaf).
+    pub broadcasts: Vec<(NodeId, NodeId)>,
+}
+
+impl Group {
+    /// The member or leaf that holds operand `x` of a member.
+    pub fn operand(&self, x: NodeId) -> NodeId {
+        self.broadcasts.iter().find(|b| b.0 == x).map_or(x, |b| b.1)
+    }
 }
 
 /// How the plan's elementwise nodes are grouped.
@@ -76,6 +86,7 @@ impl Fusion {
             let out_shape = &graph.node(root).shape;
             let mut members = vec![root];
             let mut leaves: Vec<NodeId> = Vec::new();
+            let mut broadcasts = Vec::new();
             let mut frontier: Vec<NodeId> = graph.node(root).inputs.clone();
             // A root whose own operands need strided indexing, or whose rows are too long for
             // a rows grid, stays alone.
@@ -86,7 +97,11 @@ impl Fusion {
             if !by_rows || cols > limits.max_row || out_shape.numel() < limits.min_len {
                 leaves = frontier;
                 leaves.dedup();
-                groups[root.0] = Some(Group { members, leaves });
+                groups[root.0] = Some(Group {
+                    members,
+                    leaves,
+                    broadcasts,
+                });
                 continue;
             }
             while let Some(x) = frontier.pop() {
@@ -99,6 +114,16 @@ impl Fusion {
                     .iter()
                     .all(|i| rows_view(graph.shape(*i), out_shape).is_some());
                 let room = leaves.len() + frontier.len() + node.inputs.len() <= limits.max_inputs;
+                let alone = scheduled[x.0] && readers[x.0] == 1 && room;
+                if alone && matches!(node.op, Op::BroadcastTo { .. }) && inputs_fit {
+                    let source = node.inputs[0];
+                    absorbed[x.0] = true;
+                    broadcasts.push((x, source));
+                    if !leaves.contains(&source) {
+                        leaves.push(source);
+                    }
+                    continue;
+                }
                 if scheduled[x.0]
                     && elementwise(&node.op)
                     && readers[x.0] == 1
@@ -113,7 +138,11 @@ impl Fusion {
                 }
             }
             members.sort();
-            groups[root.0] = Some(Group { members, leaves });
+            groups[root.0] = Some(Group {
+                members,
+                leaves,
+                broadcasts,
+            });
         }
         Fusion { groups, absorbed }
     }
@@ -182,6 +211,24 @@ mod tests {
         leaves.sort();
         assert_eq!(leaves, vec![a, b, c]);
         assert!(fusion.absorbed[ab.0] && fusion.absorbed[abc.0] && !fusion.absorbed[out.0]);
+    }
+
+    #[test]
+    fn a_broadcast_read_only_by_a_group_is_read_through() {
+        let mut g = Graph::new();
+        let a = g.input([4, 8]);
+        let c = g.input([1, 8]);
+        let wide = g.broadcast_to(c, [4, 8]).unwrap();
+        let out = g.mul(a, wide).unwrap();
+        let plan = plan_of(g, out);
+        let fusion = Fusion::of(&plan, LIMITS);
+        let group = fusion.groups[out.0].as_ref().unwrap();
+        assert_eq!(group.members, vec![out]);
+        assert_eq!(group.broadcasts, vec![(wide, c)]);
+        assert_eq!(group.operand(wide), c);
+        assert!(group.leaves.contains(&c) && !group.leaves.contains(&wide));
+        assert!(fusion.absorbed[wide.0]);
+        assert!(fusion.relayout(plan).slots[wide.0].is_none());
     }
 
     #[test]

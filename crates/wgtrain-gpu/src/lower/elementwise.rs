@@ -62,7 +62,7 @@ pub(super) fn lower_group(plan: &Plan, group: &Group, out: Buf) -> R<Vec<Dispatc
     let root = *group.members.last().expect("a group has a root");
     // Values are named by position (leaf k is v{k}, member k is t{k}), never by node id, so
     // identical chains render identical text and share one pipeline.
-    let name = |x: NodeId| match group.leaves.iter().position(|l| *l == x) {
+    let name = |x: NodeId| match group.leaves.iter().position(|l| *l == group.operand(x)) {
         Some(k) => format!("v{k}"),
         None => {
             let k = group.members.iter().position(|m| *m == x).unwrap_or(0);
