@@ -40,18 +40,18 @@ fn block_scales(block: u32) -> array<f32, 8> {
     return dropout_scales(block, P(4u), P(5u), PF(6u));
 }
 
-// One invocation per Philox block: eight elements of s.
+// One invocation per Philox block: eight elements of s (`block_element`).
 @compute @workgroup_size(64)
 fn gated_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let block = flat_id(wid, nwg, lid, 64u);
     let n = P(0u);
-    if block * 8u >= n {
+    if block_element(block, 0u) >= n {
         return;
     }
     var scales = block_scales(block);
     for (var j = 0u; j < 8u; j++) {
-        let i = block * 8u + j;
+        let i = block_element(block, j);
         if i < n {
             let e = mixed(i, scales[j]);
             let y = e.g * s[i] + (1.0 - e.g) * e.v;
@@ -66,13 +66,13 @@ fn gated_mix_grad_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     @builtin(local_invocation_index) lid: u32) {
     let block = flat_id(wid, nwg, lid, 64u);
     let n = P(0u);
-    if block * 8u >= n {
+    if block_element(block, 0u) >= n {
         return;
     }
     var scales = block_scales(block);
     let w = P(1u);
     for (var j = 0u; j < 8u; j++) {
-        let i = block * 8u + j;
+        let i = block_element(block, j);
         if i < n {
             let e = mixed(i, scales[j]);
             let dm = dy[i] * e.m;
@@ -89,12 +89,12 @@ fn gated_mix_grad_s(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     @builtin(local_invocation_index) lid: u32) {
     let block = flat_id(wid, nwg, lid, 64u);
     let n = P(0u);
-    if block * 8u >= n {
+    if block_element(block, 0u) >= n {
         return;
     }
     var scales = block_scales(block);
     for (var j = 0u; j < 8u; j++) {
-        let i = block * 8u + j;
+        let i = block_element(block, j);
         if i < n {
             let e = mixed(i, scales[j]);
             out[i] = dy[i] * e.m * e.g;
@@ -112,13 +112,9 @@ fn gated_mix_grad_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         return;
     }
     var total = 0.0;
-    var scales = block_scales(row * w / 8u);
     for (var col = 0u; col < w; col++) {
         let i = row * w + col;
-        if i % 8u == 0u {
-            scales = block_scales(i / 8u);
-        }
-        let e = mixed(i, scales[i % 8u]);
+        let e = mixed(i, dropout_scale_at(i, P(4u), P(5u), PF(6u)));
         total += dy[i] * (e.g * s[i] + (1.0 - e.g) * e.v);
     }
     out[row] = total;

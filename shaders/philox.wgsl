@@ -27,8 +27,16 @@ fn philox4x32(counter: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
     return c;
 }
 
-// The dropout multipliers of block `block` (elements 8 * block .. 8 * block + 8) of the stream of
-// op `key`: 0 where the element's 16-bit uniform is below `threshold`, else `keep`.
+// Element j of Philox block `block` in a dropout stream: a group of 128 elements takes
+// sixteen blocks side by side, element e of the group uniform e / 16 of block e % 16
+// (`dropout_source` in rng.rs).
+fn block_element(block: u32, j: u32) -> u32 {
+    return (block / 16u) * 128u + block % 16u + 16u * j;
+}
+
+// The dropout multipliers of block `block` of the stream of op `key`, for elements
+// block_element(block, 0 .. 8): 0 where the element's 16-bit uniform is below `threshold`,
+// else `keep`.
 fn dropout_scales(block: u32, key: u32, threshold: u32, keep: f32) -> array<f32, 8> {
     let r = philox4x32(vec4<u32>(block, key, step.step.x, step.step.y), step.seed);
     var scales: array<f32, 8>;
@@ -37,4 +45,10 @@ fn dropout_scales(block: u32, key: u32, threshold: u32, keep: f32) -> array<f32,
         scales[j] = select(keep, 0.0, half < threshold);
     }
     return scales;
+}
+
+// The dropout multiplier of element i alone.
+fn dropout_scale_at(i: u32, key: u32, threshold: u32, keep: f32) -> f32 {
+    let scales = dropout_scales((i / 128u) * 16u + i % 16u, key, threshold, keep);
+    return scales[(i % 128u) / 16u];
 }

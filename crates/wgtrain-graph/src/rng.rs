@@ -58,92 +58,123 @@ pub fn kept_scale(rate: f32) -> f32 {
     1.0 / (1.0 - rate)
 }
 
-/// Elements handled by one Philox call in dropout: eight 16-bit uniforms.
-pub const DROPOUT_BLOCK: usize = 8;
+/// Philox calls drawn side by side for one group of dropout elements.
+pub const DROPOUT_LANES: usize = 16;
+/// Elements of one dropout group: each of the `DROPOUT_LANES` calls gives eight 16-bit
+/// uniforms.
+pub const DROPOUT_GROUP: usize = 8 * DROPOUT_LANES;
 
-/// Dropout multipliers of elements `8*block .. 8*block+8`: 0 when dropped, `1 / (1 - rate)` when
-/// kept. Element `8*block + j` uses the 16-bit half `j % 2` (low first) of word `j / 2`.
-pub fn dropout_block(
-    seed: u64,
-    step: u64,
-    key: u32,
-    block: u32,
-    rate: f32,
-) -> [f32; DROPOUT_BLOCK] {
-    let r = philox(seed, step, key, block);
-    let keep = kept_scale(rate);
-    let threshold = (rate * 65536.0) as u32;
-    std::array::from_fn(|j| {
-        let half = (r[j / 2] >> (16 * (j % 2))) & 0xffff;
-        if half < threshold {
-            0.0
-        } else {
-            keep
-        }
-    })
+/// Where element `index` of a dropout stream comes from: (Philox block, uniform `j` of the
+/// block's eight, the 16-bit half `j % 2`, low first, of word `j / 2`). Element `e` of group
+/// `G` takes lane `e % 16` and uniform `e / 16`, so sixteen neighbouring elements read the
+/// same uniform of sixteen calls made side by side.
+pub fn dropout_source(index: usize) -> (u32, usize) {
+    let (group, e) = (index / DROPOUT_GROUP, index % DROPOUT_GROUP);
+    (
+        (group * DROPOUT_LANES + e % DROPOUT_LANES) as u32,
+        e / DROPOUT_LANES,
+    )
 }
 
-/// Dropout blocks computed together by `dropout_blocks`.
-pub const DROPOUT_LANES: usize = 8;
+/// The multiplier of a uniform: 0 when dropped, `kept_scale(rate)` when kept.
+#[inline(always)]
+fn multiplier(half: u32, threshold: u32, keep: f32) -> f32 {
+    if half < threshold {
+        0.0
+    } else {
+        keep
+    }
+}
 
-/// `dropout_block` of blocks `first .. first + DROPOUT_LANES`, one after another.
-pub fn dropout_blocks(
+/// The 16-bit uniform below which an element is dropped.
+pub fn drop_threshold(rate: f32) -> u32 {
+    (rate * 65536.0) as u32
+}
+
+/// The dropout multiplier of element `index` alone.
+pub fn dropout_scale(seed: u64, step: u64, key: u32, index: usize, rate: f32) -> f32 {
+    let (block, j) = dropout_source(index);
+    let r = philox(seed, step, key, block);
+    let half = (r[j / 2] >> (16 * (j % 2))) & 0xffff;
+    multiplier(half, drop_threshold(rate), kept_scale(rate))
+}
+
+/// The dropout multipliers of group `group` (elements `128 * group ..` of the stream).
+pub fn dropout_group(
     seed: u64,
     step: u64,
     key: u32,
-    first: u32,
+    group: usize,
     rate: f32,
-) -> [f32; DROPOUT_BLOCK * DROPOUT_LANES] {
+    out: &mut [f32; DROPOUT_GROUP],
+) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { dropout_blocks_avx2(seed, step, key, first, rate) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { dropout_group_avx512(seed, step, key, group, rate, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { dropout_group_avx2(seed, step, key, group, rate, out) };
+        }
     }
-    dropout_blocks_portable(seed, step, key, first, rate)
+    dropout_group_portable(seed, step, key, group, rate, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dropout_group_avx512(
+    seed: u64,
+    step: u64,
+    key: u32,
+    group: usize,
+    rate: f32,
+    out: &mut [f32; DROPOUT_GROUP],
+) {
+    dropout_group_portable(seed, step, key, group, rate, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dropout_blocks_avx2(
+unsafe fn dropout_group_avx2(
     seed: u64,
     step: u64,
     key: u32,
-    first: u32,
+    group: usize,
     rate: f32,
-) -> [f32; DROPOUT_BLOCK * DROPOUT_LANES] {
-    dropout_blocks_portable(seed, step, key, first, rate)
+    out: &mut [f32; DROPOUT_GROUP],
+) {
+    dropout_group_portable(seed, step, key, group, rate, out)
 }
 
 #[inline(always)]
-fn dropout_blocks_portable(
+fn dropout_group_portable(
     seed: u64,
     step: u64,
     key: u32,
-    first: u32,
+    group: usize,
     rate: f32,
-) -> [f32; DROPOUT_BLOCK * DROPOUT_LANES] {
+    out: &mut [f32; DROPOUT_GROUP],
+) {
+    let first = (group * DROPOUT_LANES) as u32;
     let ctr = [
-        std::array::from_fn(|i| first.wrapping_add(i as u32)),
+        std::array::from_fn(|lane| first.wrapping_add(lane as u32)),
         [key; DROPOUT_LANES],
         [step as u32; DROPOUT_LANES],
         [(step >> 32) as u32; DROPOUT_LANES],
     ];
     let r = philox4x32_lanes(ctr, [seed as u32, (seed >> 32) as u32]);
-    let keep = kept_scale(rate);
-    let threshold = (rate * 65536.0) as u32;
-    std::array::from_fn(|e| {
-        let (lane, j) = (e / DROPOUT_BLOCK, e % DROPOUT_BLOCK);
-        let half = (r[j / 2][lane] >> (16 * (j % 2))) & 0xffff;
-        if half < threshold {
-            0.0
-        } else {
-            keep
+    let (threshold, keep) = (drop_threshold(rate), kept_scale(rate));
+    for (j, uniforms) in out.chunks_exact_mut(DROPOUT_LANES).enumerate() {
+        let word = &r[j / 2];
+        for (o, &w) in uniforms.iter_mut().zip(word) {
+            *o = multiplier((w >> (16 * (j % 2))) & 0xffff, threshold, keep);
         }
-    })
+    }
 }
 
-/// The dropout multipliers of elements `start .. start + out.len()`, drawing
-/// `DROPOUT_LANES` blocks at once while at least that many remain.
+/// The dropout multipliers of elements `start .. start + out.len()`.
 pub fn fill_dropout_scales(
     seed: u64,
     step: u64,
@@ -156,30 +187,23 @@ pub fn fill_dropout_scales(
         out.fill(1.0);
         return;
     }
-    const LANES_LEN: usize = DROPOUT_BLOCK * DROPOUT_LANES;
     let end = start + out.len();
     let mut i = start;
+    let mut partial = [0.0; DROPOUT_GROUP];
     while i < end {
-        let block = i / DROPOUT_BLOCK;
-        let first = block * DROPOUT_BLOCK;
-        let skip = i - first;
-        if end - first >= LANES_LEN {
-            let scales = dropout_blocks(seed, step, key, block as u32, rate);
-            out[i - start..first + LANES_LEN - start].copy_from_slice(&scales[skip..]);
-            i = first + LANES_LEN;
-        } else {
-            let scales = dropout_block(seed, step, key, block as u32, rate);
-            let stop = (first + DROPOUT_BLOCK).min(end);
-            out[i - start..stop - start].copy_from_slice(&scales[skip..stop - first]);
-            i = stop;
+        let group = i / DROPOUT_GROUP;
+        let first = group * DROPOUT_GROUP;
+        let stop = (first + DROPOUT_GROUP).min(end);
+        let here = &mut out[i - start..stop - start];
+        match <&mut [f32; DROPOUT_GROUP]>::try_from(&mut *here) {
+            Ok(whole) => dropout_group(seed, step, key, group, rate, whole),
+            Err(_) => {
+                dropout_group(seed, step, key, group, rate, &mut partial);
+                here.copy_from_slice(&partial[i - first..stop - first]);
+            }
         }
+        i = stop;
     }
-}
-
-/// The dropout multiplier of element `index` alone.
-pub fn dropout_scale(seed: u64, step: u64, key: u32, index: usize, rate: f32) -> f32 {
-    let block = (index / DROPOUT_BLOCK) as u32;
-    dropout_block(seed, step, key, block, rate)[index % DROPOUT_BLOCK]
 }
 
 #[cfg(test)]
@@ -200,17 +224,26 @@ mod tests {
     }
 
     #[test]
-    fn the_lanes_give_the_blocks_one_by_one() {
-        let first = u32::MAX - 3;
-        let together = dropout_blocks(5, (9 << 32) + 2, 17, first, 0.3);
-        for lane in 0..DROPOUT_LANES {
-            let one = dropout_block(5, (9 << 32) + 2, 17, first.wrapping_add(lane as u32), 0.3);
-            assert_eq!(
-                together[lane * DROPOUT_BLOCK..][..DROPOUT_BLOCK],
-                one,
-                "lane {lane}"
-            );
+    fn a_group_draws_the_scales_of_its_elements() {
+        for (group, step) in [(0, 2), (33_554_431, (9 << 32) + 2)] {
+            let mut together = [0.0; DROPOUT_GROUP];
+            dropout_group(5, step, 17, group, 0.3, &mut together);
+            for (e, &got) in together.iter().enumerate() {
+                let want = dropout_scale(5, step, 17, group * DROPOUT_GROUP + e, 0.3);
+                assert_eq!(got, want, "group {group} element {e}");
+            }
         }
+    }
+
+    #[test]
+    fn each_uniform_of_each_block_feeds_one_element() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..4 * DROPOUT_GROUP {
+            let (block, j) = dropout_source(i);
+            assert!(block < 4 * DROPOUT_LANES as u32 && j < 8);
+            assert!(seen.insert((block, j)), "element {i} repeats a uniform");
+        }
+        assert_eq!(dropout_source(17), (1, 1));
     }
 
     #[test]
@@ -225,7 +258,17 @@ mod tests {
 
     #[test]
     fn scales_over_a_range_are_the_scales_of_its_elements() {
-        for range in [0..200, 3..5, 60..130, 64..128, 7..8, 100..300, 5..70] {
+        for range in [
+            0..200,
+            3..5,
+            60..130,
+            64..128,
+            7..8,
+            100..300,
+            5..70,
+            128..512,
+            130..700,
+        ] {
             let mut got = vec![0.0; range.len()];
             fill_dropout_scales(5, 9, 4, 0.3, range.start, &mut got);
             let want: Vec<f32> = range.map(|i| dropout_scale(5, 9, 4, i, 0.3)).collect();

@@ -1,6 +1,6 @@
 use super::{PAR_CHUNK, PAR_MIN};
 use rayon::prelude::*;
-use wgtrain_graph::rng::{dropout_block, dropout_blocks, DROPOUT_BLOCK, DROPOUT_LANES};
+use wgtrain_graph::rng::{fill_dropout_scales, DROPOUT_GROUP};
 use wgtrain_graph::shape::MAX_RANK;
 use wgtrain_graph::{BinaryOp, Shape, UnaryOp};
 
@@ -253,24 +253,25 @@ fn fill_strides(s: &Shape, o: &Shape, out: &mut [usize; MAX_RANK]) {
     }
 }
 
+/// Thread chunks start at a dropout group.
+const _: () = assert!(PAR_CHUNK.is_multiple_of(DROPOUT_GROUP));
+
 pub fn dropout(x: &[f32], out: &mut [f32], rate: f32, seed: u64, step: u64, key: u32) {
-    const LANES_LEN: usize = DROPOUT_BLOCK * DROPOUT_LANES;
-    let body = |first_block: usize, o: &mut [f32], x: &[f32]| {
-        let mut o = o.chunks_exact_mut(LANES_LEN);
-        let mut x = x.chunks_exact(LANES_LEN);
-        let mut block = first_block;
-        for (o, x) in (&mut o).zip(&mut x) {
-            let scale = dropout_blocks(seed, step, key, block as u32, rate);
-            for j in 0..LANES_LEN {
-                o[j] = x[j] * scale[j];
-            }
-            block += DROPOUT_LANES;
-        }
-        let rest = o.into_remainder().chunks_mut(DROPOUT_BLOCK);
-        for (b, (o, x)) in rest.zip(x.remainder().chunks(DROPOUT_BLOCK)).enumerate() {
-            let scale = dropout_block(seed, step, key, (block + b) as u32, rate);
-            for j in 0..o.len() {
-                o[j] = x[j] * scale[j];
+    let body = |first_group: usize, o: &mut [f32], x: &[f32]| {
+        let mut scale = [0.0; DROPOUT_GROUP];
+        let groups = o.chunks_mut(DROPOUT_GROUP).zip(x.chunks(DROPOUT_GROUP));
+        for (k, (o, x)) in groups.enumerate() {
+            let group = first_group + k;
+            fill_dropout_scales(
+                seed,
+                step,
+                key,
+                rate,
+                group * DROPOUT_GROUP,
+                &mut scale[..o.len()],
+            );
+            for ((o, &x), &s) in o.iter_mut().zip(x).zip(&scale) {
+                *o = x * s;
             }
         }
     };
@@ -278,7 +279,7 @@ pub fn dropout(x: &[f32], out: &mut [f32], rate: f32, seed: u64, step: u64, key:
         out.par_chunks_mut(PAR_CHUNK)
             .zip(x.par_chunks(PAR_CHUNK))
             .enumerate()
-            .for_each(|(c, (o, x))| body(c * PAR_CHUNK / DROPOUT_BLOCK, o, x));
+            .for_each(|(c, (o, x))| body(c * PAR_CHUNK / DROPOUT_GROUP, o, x));
     } else {
         body(0, out, x);
     }

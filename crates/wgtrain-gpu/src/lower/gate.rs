@@ -33,9 +33,15 @@ pub(super) fn lower(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>>
         bindings.push((DY, buf(0)));
     }
     let (entry, groups) = match wrt {
-        None => ("gated_mix", per_element(elements.div_ceil(8), 64)?),
-        Some(0) => ("gated_mix_grad_h", per_element(elements.div_ceil(8), 64)?),
-        Some(1) => ("gated_mix_grad_s", per_element(elements.div_ceil(8), 64)?),
+        None => ("gated_mix", per_element(dropout_blocks(elements), 64)?),
+        Some(0) => (
+            "gated_mix_grad_h",
+            per_element(dropout_blocks(elements), 64)?,
+        ),
+        Some(1) => (
+            "gated_mix_grad_s",
+            per_element(dropout_blocks(elements), 64)?,
+        ),
         Some(_) => {
             tuning.check_loops(&format!("the gated mix's mask gradient over {s_shape}"), w)?;
             ("gated_mix_grad_mask", per_element(elements / w, 64)?)
@@ -56,8 +62,8 @@ fn params(mix: GatedMix, elements: usize, w: usize, masked: bool) -> Builder {
         .u(mix.gate)
         .u(mix.value)
         .u(mix.key as usize)
-        .u((mix.rate * 65536.0) as u32 as usize)
-        .f(1.0 / (1.0 - mix.rate))
+        .u(drop_threshold(mix.rate) as usize)
+        .f(kept_scale(mix.rate))
         .u(masked as usize)
         .u(mix.biased as usize)
 }

@@ -29,6 +29,7 @@ use elementwise::{broadcast_strides, fused_kernel, lower_group, lower_strided_bi
 use matmul::lower_matmul;
 use reduce::{lower_sum_to, reduce_lines};
 use wgtrain_graph::fusion::{Fusion, FusionLimits, Group};
+use wgtrain_graph::rng::{drop_threshold, kept_scale, DROPOUT_GROUP, DROPOUT_LANES};
 use wgtrain_graph::{
     AccuracyKind, BinaryOp, NodeId, Op, OptimizerSpec, ParamId, Plan, ReduceOp, Shape, UnaryOp,
     Update,
@@ -116,6 +117,12 @@ fn grid(groups: usize) -> R<[u32; 3]> {
 
 fn per_element(n: usize, size: usize) -> R<[u32; 3]> {
     grid(n.div_ceil(size))
+}
+
+/// The Philox blocks a dropout stream of `n` elements draws, one per invocation
+/// (`rng::dropout_source`).
+fn dropout_blocks(n: usize) -> usize {
+    n.div_ceil(DROPOUT_GROUP) * DROPOUT_LANES
 }
 
 fn row_major_strides(dims: &[usize]) -> Vec<usize> {
@@ -326,9 +333,9 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
             Builder::new()
                 .u(n)
                 .u(*key as usize)
-                .u((rate * 65536.0) as u32 as usize)
-                .f(1.0 / (1.0 - rate)),
-            per_element(n.div_ceil(8), 64)?,
+                .u(drop_threshold(*rate) as usize)
+                .f(kept_scale(*rate)),
+            per_element(dropout_blocks(n), 64)?,
         ),
         Op::Cast { .. } | Op::Gather | Op::ScatterAddRows { .. } => gather::lower(plan, id, tuning),
         Op::GatedMix(_) | Op::GatedMixGrad { .. } => gate::lower(plan, id, tuning),
