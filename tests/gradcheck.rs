@@ -180,6 +180,11 @@ fn gated_mix_matches_the_tail_as_written() {
 }
 
 #[test]
+fn batch_norm_gradients_match_finite_differences() {
+    check_all(harness::batch_norm_cases());
+}
+
+#[test]
 fn loss_gradients_match_finite_differences() {
     check_all(harness::loss_cases());
 }

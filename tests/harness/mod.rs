@@ -6,8 +6,8 @@
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{AdapterChoice, GpuBackend};
 use wgtrain::graph::{
-    gradients, Backend, BinaryOp, Conv1dGeometry, DType, Feed, Graph, GraphError, NodeId, Padding,
-    ParamId, Plan, PlanId, PlanOutputs, ReduceOp, Shape, StepArgs, UnaryOp,
+    gradients, Backend, BinaryOp, Conv1dGeometry, DType, Feed, Graph, GraphError, NodeId, Op,
+    Padding, ParamId, Plan, PlanId, PlanOutputs, ReduceOp, Shape, StepArgs, UnaryOp,
 };
 
 /// The step arguments of every run, so a dropout mask is the same in every run of a case.
@@ -777,6 +777,31 @@ pub fn gate_cases() -> Vec<OpCase> {
     ]
 }
 
+/// Batch normalization by the batch's statistics, and the moments alone (their own gradient
+/// rule).
+pub fn batch_norm_cases() -> Vec<OpCase> {
+    let norm = |rows: usize, c: usize, epsilon: f32| {
+        OpCase::new(
+            format!("batch_norm [{rows}, {c}] epsilon {epsilon}"),
+            vec![
+                leaf(&[rows, c], Init::Uniform(-2.0, 3.0)),
+                leaf(&[c], Init::Signed(0.5, 1.5)),
+                leaf(&[c], ANY),
+            ],
+            move |g, p| Ok(g.batch_norm(p[0], p[1], p[2], epsilon)?.0),
+        )
+    };
+    vec![
+        norm(6, 4, 1e-3),
+        norm(3, 5, 0.5),
+        OpCase::new(
+            "moments [7, 3]",
+            vec![leaf(&[7, 3], Init::Uniform(-2.0, 3.0))],
+            |g, p| g.push(Op::Moments, &[p[0]]),
+        ),
+    ]
+}
+
 pub fn loss_cases() -> Vec<OpCase> {
     vec![
         OpCase::new(
@@ -933,6 +958,7 @@ pub fn all_cases() -> Vec<OpCase> {
         l2_normalize_cases(),
         dropout_cases(),
         gate_cases(),
+        batch_norm_cases(),
         loss_cases(),
         composite_cases(),
     ]
@@ -949,6 +975,16 @@ pub fn large_cases() -> Vec<OpCase> {
             "large gated mix [32, 25] x 16 (rows past one thread's chunk), biased, masked, dropout 0.1",
             gate_leaves(&[32, 25], 16, true, true),
             |g, p| gated_tail(g, p, 0, 0.1, true, false),
+        ),
+        // Rows past one thread's chunk; past 65535 loop trips if one invocation walked a column.
+        OpCase::new(
+            "large batch_norm [70000, 3]",
+            vec![
+                leaf(&[70_000, 3], Init::Uniform(-2.0, 3.0)),
+                leaf(&[3], Init::Signed(0.5, 1.5)),
+                leaf(&[3], ANY),
+            ],
+            |g, p| Ok(g.batch_norm(p[0], p[1], p[2], 1e-3)?.0),
         ),
         OpCase::new(
             "large relu [128, 512]",

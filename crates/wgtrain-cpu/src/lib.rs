@@ -10,7 +10,7 @@ mod touched_rows;
 use fused_groups::FusedGroups;
 use gate_flags::GateFlags;
 pub use kernels::conv::ConvAlgorithm;
-use kernels::{conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
+use kernels::{batch_norm, conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
     check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
@@ -468,6 +468,14 @@ fn execute(
                 }
                 None => gate::gated_mix_grad(&operands, input(0), *wrt, out),
             }
+        }
+        Op::Moments => batch_norm::moments(input(0), shape(0).last(), out),
+        Op::BatchNorm { epsilon } => {
+            batch_norm::batch_norm(input(0), input(1), input(2), input(3), *epsilon, out)
+        }
+        Op::BatchNormGrad { epsilon, wrt } => {
+            let (dy, x, moments, gamma) = (input(0), input(1), input(2), input(3));
+            batch_norm::batch_norm_grad(dy, x, moments, gamma, *epsilon, *wrt, out)
         }
         Op::Cast { to } => gather::cast(input(0), graph.dtype(node.inputs[0]), *to, out),
         Op::Gather => gather::gather(input(0), input(1), out, shape(0).numel() / shape(0).0[0]),

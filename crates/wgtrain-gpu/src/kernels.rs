@@ -21,10 +21,11 @@ pub enum Family {
     Optim,
     Gather,
     Conv,
+    Norm,
 }
 
 /// Every family, for the tests that check each one's source.
-pub const FAMILIES: [Family; 11] = [
+pub const FAMILIES: [Family; 12] = [
     Family::Elementwise,
     Family::Fused,
     Family::Layout,
@@ -36,6 +37,7 @@ pub const FAMILIES: [Family; 11] = [
     Family::Optim,
     Family::Gather,
     Family::Conv,
+    Family::Norm,
 ];
 
 /// The binding numbers of each family's resources, as its shader declares them; lowering binds
@@ -102,6 +104,14 @@ pub mod binding {
         pub const IDS: u32 = 2;
         pub const DST: u32 = 3;
     }
+    pub mod norm {
+        pub const X: u32 = 1;
+        pub const MOMENTS: u32 = 2;
+        pub const GAMMA: u32 = 3;
+        pub const BETA: u32 = 4;
+        pub const DY: u32 = 5;
+        pub const OUT: u32 = 6;
+    }
     pub mod conv {
         /// x (forward, backward filter) or dy (backward data); the partials of a chunk sum.
         pub const A: u32 = 1;
@@ -125,6 +135,7 @@ impl Family {
             Family::Optim => include_str!("../../../shaders/optim.wgsl"),
             Family::Gather => include_str!("../../../shaders/gather.wgsl"),
             Family::Conv => include_str!("../../../shaders/conv.wgsl"),
+            Family::Norm => include_str!("../../../shaders/norm.wgsl"),
         }
     }
 
@@ -146,7 +157,7 @@ impl Family {
             Family::Gather => &["CAST_EXPR"],
             Family::Conv => &["CONV_MODE", "CONV_TS", "CONV_RM", "CONV_RN"],
             Family::Optim => &["SQUARED_GRAD"],
-            Family::Layout | Family::Random | Family::Gate | Family::Loss => &[],
+            Family::Layout | Family::Random | Family::Gate | Family::Loss | Family::Norm => &[],
         }
     }
 
@@ -220,6 +231,14 @@ impl Family {
                 ("b_src", conv::B),
                 ("out", conv::OUT),
             ],
+            Family::Norm => &[
+                ("x", norm::X),
+                ("moments", norm::MOMENTS),
+                ("gamma", norm::GAMMA),
+                ("beta", norm::BETA),
+                ("dy", norm::DY),
+                ("out", norm::OUT),
+            ],
         }
     }
 
@@ -255,7 +274,7 @@ impl Family {
     /// Shared code the family's kernels use, placed after the prelude.
     fn includes(self) -> &'static str {
         match self {
-            Family::Reduce | Family::Loss => TREE,
+            Family::Reduce | Family::Loss | Family::Norm => TREE,
             Family::Random | Family::Gate => PHILOX,
             _ => "",
         }

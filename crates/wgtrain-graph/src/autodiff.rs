@@ -263,9 +263,12 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
             Some(g.conv1d(x[0], gy, geo)?),
         ]),
         Op::GatedMix(mix) => crate::gate::gated_mix_gradients(g, mix, x, gy),
+        Op::Moments => crate::batch_norm::moments_gradient(g, y, gy),
+        Op::BatchNorm { epsilon } => crate::batch_norm::batch_norm_gradients(g, y, epsilon, gy),
         Op::SoftmaxCrossEntropyGrad
         | Op::SigmoidBinaryCrossEntropyGrad
-        | Op::GatedMixGrad { .. } => Err(GraphError::NoGradient {
+        | Op::GatedMixGrad { .. }
+        | Op::BatchNormGrad { .. } => Err(GraphError::NoGradient {
             op: node.op.name(),
             message: "second-order gradients are not supported".into(),
         }),

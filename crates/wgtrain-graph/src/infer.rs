@@ -269,6 +269,34 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
             gated_mix_inputs(&name, mix, inputs)?;
             Ok(inputs[1].clone())
         }
+        Op::Moments => {
+            arity(1)?;
+            if inputs[0].rank() != 2 {
+                return Err(shape_err(
+                    &name,
+                    format!("needs rows x channels, got {}", inputs[0]),
+                ));
+            }
+            Ok(Shape(vec![2, inputs[0].last()]))
+        }
+        Op::BatchNorm { .. } => {
+            arity(4)?;
+            batch_norm_inputs(&name, inputs)?;
+            Ok(inputs[0].clone())
+        }
+        Op::BatchNormGrad { wrt, .. } => {
+            arity(4)?;
+            same_shape(&name, inputs[0], inputs[1])?;
+            batch_norm_inputs(&name, &inputs[1..])?;
+            match wrt {
+                0 => Ok(inputs[1].clone()),
+                2 => Ok(inputs[3].clone()),
+                _ => Err(shape_err(
+                    &name,
+                    format!("has no gradient {wrt} (x is 0, gamma 2)"),
+                )),
+            }
+        }
         Op::GatedMixGrad { mix, wrt } => {
             let (dy, operands) = inputs
                 .split_first()
@@ -281,6 +309,33 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
                 .ok_or_else(|| shape_err(&name, format!("has no input {wrt}")))
         }
     }
+}
+
+/// x [rows, c], moments [2, c], gamma [c], and beta [c] when given.
+fn batch_norm_inputs(name: &str, inputs: &[&Shape]) -> Result<(), GraphError> {
+    let x = inputs[0];
+    if x.rank() != 2 {
+        return Err(shape_err(
+            name,
+            format!("needs x as rows x channels, got {x}"),
+        ));
+    }
+    let c = x.last();
+    if inputs[1].0 != [2, c] {
+        return Err(shape_err(
+            name,
+            format!("needs moments [2, {c}] for x {x}, got {}", inputs[1]),
+        ));
+    }
+    for (what, s) in ["gamma", "beta"].iter().zip(&inputs[2..]) {
+        if s.0 != [c] {
+            return Err(shape_err(
+                name,
+                format!("needs {what} [{c}] for x {x}, got {s}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// h [..., 2w] split into a gate and a value half, s [..., w], a bias [2w] when the mix is

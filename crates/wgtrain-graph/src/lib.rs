@@ -3,6 +3,7 @@
 
 pub mod autodiff;
 pub mod backend;
+mod batch_norm;
 pub mod conv;
 pub mod dtype;
 pub mod error;

@@ -161,6 +161,22 @@ pub enum Op {
         mix: GatedMix,
         wrt: usize,
     },
+    /// x [rows, c] -> [2, c]: each column's mean (row 0) and biased variance (row 1), the
+    /// batch statistics of batch normalization.
+    Moments,
+    /// (x [rows, c], `Moments` of x, gamma [c], beta [c]) -> `x * scale + (beta - mean *
+    /// scale)` with `scale = gamma / sqrt(variance + epsilon)`: batch normalization by the
+    /// batch's own statistics. Its gradient with respect to x takes in the path through the
+    /// moments, so the moments input gets none.
+    BatchNorm {
+        epsilon: f32,
+    },
+    /// (dy, x, moments, gamma) -> the gradient of `BatchNorm` with respect to x (`wrt` 0) or
+    /// gamma (`wrt` 2).
+    BatchNormGrad {
+        epsilon: f32,
+        wrt: usize,
+    },
 }
 
 /// Which half of `h`'s last axis a gated mix reads as the gate and which as the value, and the

@@ -1,5 +1,6 @@
 //! CPU kernels, one file per op family. Each works on slices the executor hands it; none allocates.
 
+pub mod batch_norm;
 pub mod conv;
 mod conv_sparse;
 mod conv_winograd;

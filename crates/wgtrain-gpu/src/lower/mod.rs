@@ -6,6 +6,7 @@ mod elementwise;
 mod gate;
 mod gather;
 mod matmul;
+mod norm;
 mod optim;
 mod reduce;
 
@@ -339,6 +340,9 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
         ),
         Op::Cast { .. } | Op::Gather | Op::ScatterAddRows { .. } => gather::lower(plan, id, tuning),
         Op::GatedMix(_) | Op::GatedMixGrad { .. } => gate::lower(plan, id, tuning),
+        Op::Moments | Op::BatchNorm { .. } | Op::BatchNormGrad { .. } => {
+            norm::lower(plan, id, tuning)
+        }
         Op::Conv1d(_) | Op::Conv1dBackwardData(_) | Op::Conv1dBackwardFilter(_) => {
             conv::lower(plan, id, tuning)
         }

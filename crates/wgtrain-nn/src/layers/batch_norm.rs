@@ -1,5 +1,6 @@
-//! Batch normalization over the last axis, composed from graph ops: batch moments in training
-//! (the moving statistics updated after the step), the moving statistics in inference.
+//! Batch normalization over the last axis: the batch's moments in training (`Graph::batch_norm`,
+//! or graph ops weighted by a mask; the moving statistics updated after the step), the moving
+//! statistics in inference.
 
 use crate::init::Initializer;
 use crate::layer::{BuildCtx, CallCtx, Layer, Weight};
@@ -74,32 +75,35 @@ impl Layer for BatchNormalization {
         let channels = shape.last();
         let rows = shape.numel() / channels;
         let mask = ctx.mask(0);
+        let x2 = ctx.graph.reshape(x, [rows, channels])?;
+        let (gamma, beta) = (ctx.weight(gamma), ctx.weight(beta));
         let g = &mut *ctx.graph;
-        let x2 = g.reshape(x, [rows, channels])?;
-        let (mean, variance) = if ctx.training {
-            let (mean, variance) = match mask {
-                None => {
-                    let mean = g.mean(x2, 0, true)?;
-                    let d = g.sub(x2, mean)?;
-                    let d2 = g.square(d)?;
-                    (mean, g.mean(d2, 0, true)?)
-                }
-                Some(m) => {
-                    // Keras' weighted moments: sums over the unmasked rows, over their count
-                    // plus Keras' epsilon 1e-7.
-                    let m = g.reshape(m, [rows, 1])?;
-                    let count = g.sum(m, 0, true)?;
-                    let count = g.add_scalar(count, 1e-7)?;
-                    let xm = g.mul(x2, m)?;
-                    let total = g.sum(xm, 0, true)?;
-                    let mean = g.div(total, count)?;
-                    let d = g.sub(x2, mean)?;
-                    let d = g.mul(d, m)?;
-                    let d2 = g.square(d)?;
-                    let total = g.sum(d2, 0, true)?;
-                    (mean, g.div(total, count)?)
-                }
-            };
+        // Unmasked in training: the batch's own statistics, as two ops (`Moments`,
+        // `BatchNorm`) whose gradient takes one reduction and one elementwise pass.
+        let normalized = match mask {
+            None if ctx.training => Some(g.batch_norm(x2, gamma, beta, self.epsilon)?),
+            _ => None,
+        };
+        let (mean, variance) = match (normalized, mask) {
+            (Some((_, moments)), _) => (g.slice(moments, 0, 0, 1)?, g.slice(moments, 0, 1, 2)?),
+            (None, Some(m)) if ctx.training => {
+                // Keras' weighted moments: sums over the unmasked rows, over their count
+                // plus Keras' epsilon 1e-7.
+                let m = g.reshape(m, [rows, 1])?;
+                let count = g.sum(m, 0, true)?;
+                let count = g.add_scalar(count, 1e-7)?;
+                let xm = g.mul(x2, m)?;
+                let total = g.sum(xm, 0, true)?;
+                let mean = g.div(total, count)?;
+                let d = g.sub(x2, mean)?;
+                let d = g.mul(d, m)?;
+                let d2 = g.square(d)?;
+                let total = g.sum(d2, 0, true)?;
+                (mean, g.div(total, count)?)
+            }
+            _ => (ctx.weight(moving_mean), ctx.weight(moving_variance)),
+        };
+        if ctx.training {
             let momentum = self.momentum;
             let mut moving = |w: &Weight, batch: NodeId| -> Result<NodeId> {
                 let old = ctx.weight(w);
@@ -113,12 +117,11 @@ impl Layer for BatchNormalization {
             let new_variance = moving(moving_variance, variance)?;
             ctx.assign(moving_mean, new_mean);
             ctx.assign(moving_variance, new_variance);
-            (mean, variance)
-        } else {
-            (ctx.weight(moving_mean), ctx.weight(moving_variance))
-        };
-        let (gamma, beta) = (ctx.weight(gamma), ctx.weight(beta));
+        }
         let g = &mut *ctx.graph;
+        if let Some((y, _)) = normalized {
+            return Ok(vec![g.reshape(y, shape)?]);
+        }
         // TensorFlow's form: x * (gamma / sqrt(var + eps)) + (beta - mean * that).
         let var_eps = g.add_scalar(variance, self.epsilon)?;
         let root = g.sqrt(var_eps)?;
