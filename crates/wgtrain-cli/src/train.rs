@@ -10,7 +10,7 @@ use wgtrain::nn::{set_random_seed, Callback, FitConfig, Validation};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model name: mnist-antirectifier, imdb-fm or imdb-cnn.
+    /// Model name: mnist-antirectifier, imdb-fm, imdb-cnn or imdb-dgcnn.
     model: String,
     /// Epochs (default: the workload's, 40 for MNIST, 2 for IMDB).
     #[arg(long)]
