@@ -132,6 +132,46 @@ impl Backend for CpuBackend {
         self.optimizer_slots.clear();
     }
 
+    fn read_optimizer_slot(
+        &mut self,
+        id: ParamId,
+        k: usize,
+        out: &mut [f32],
+    ) -> BackendResult<bool> {
+        match self.optimizer_slots.get(id.0).map(|s| &s[k.min(1)]) {
+            Some(slot) if slot.len() == out.len() && k < 2 => {
+                out.copy_from_slice(slot);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn write_optimizer_slot(&mut self, id: ParamId, k: usize, values: &[f32]) -> BackendResult<()> {
+        let n = self.param(id)?.len();
+        if k > 1 || values.len() != n {
+            return Err(err(format!(
+                "optimizer slot {k} of parameter {} takes {n} values, got {}",
+                id.0,
+                values.len()
+            )));
+        }
+        if self.optimizer_slots.len() < self.params.len() {
+            self.optimizer_slots
+                .resize_with(self.params.len(), Default::default);
+        }
+        let slots = &mut self.optimizer_slots[id.0];
+        for (j, slot) in slots.iter_mut().enumerate() {
+            if slot.len() != n {
+                *slot = vec![0.0; n];
+            }
+            if j == k {
+                slot.copy_from_slice(values);
+            }
+        }
+        Ok(())
+    }
+
     fn compile(&mut self, plan: Plan) -> BackendResult<PlanId> {
         if scalar_nodes(&plan).count() > MAX_SCALARS {
             return Err(err(format!(

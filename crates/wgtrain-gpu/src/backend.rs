@@ -332,7 +332,9 @@ impl GpuBackend {
                 continue;
             }
             let n = self.param_buffer(u.param)?.1;
-            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+            let usage = wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC;
             let slots = self.allocating("optimizer state", (2 * n * 4) as u64, || {
                 [
                     self.buffer((n * 4) as u64, usage, "optimizer state"),
@@ -517,6 +519,43 @@ impl Backend for GpuBackend {
             )));
         }
         self.download(&buffer, 0, out)
+    }
+
+    fn read_optimizer_slot(
+        &mut self,
+        id: ParamId,
+        k: usize,
+        out: &mut [f32],
+    ) -> BackendResult<bool> {
+        let n = self.param_buffer(id)?.1;
+        let Some(slot) = self.plans_optimizer_slots_for(id, k.min(1)).cloned() else {
+            return Ok(false);
+        };
+        if k > 1 || n != out.len() {
+            return Ok(false);
+        }
+        self.download(&slot, 0, out)?;
+        Ok(true)
+    }
+
+    fn write_optimizer_slot(&mut self, id: ParamId, k: usize, values: &[f32]) -> BackendResult<()> {
+        let n = self.param_buffer(id)?.1;
+        if k > 1 || values.len() != n {
+            return Err(err(format!(
+                "optimizer slot {k} of parameter {} takes {n} values, got {}",
+                id.0,
+                values.len()
+            )));
+        }
+        let Some(slot) = self.plans_optimizer_slots_for(id, k) else {
+            return Err(err(format!(
+                "parameter {} has no optimizer state: compile a training plan first",
+                id.0
+            )));
+        };
+        self.queue
+            .write_buffer(slot, 0, bytemuck::cast_slice(values));
+        Ok(())
     }
 
     fn reset_optimizer(&mut self) {

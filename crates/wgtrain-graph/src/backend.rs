@@ -84,6 +84,16 @@ pub trait Backend {
     fn read_param(&mut self, id: ParamId, out: &mut [f32]) -> BackendResult<()>;
     /// Clears optimizer state (moments, velocities) so training starts afresh.
     fn reset_optimizer(&mut self);
+    /// Copies optimizer slot `k` (0 or 1: first and second moments, velocity, ...) of parameter
+    /// `id` into `out`; false when no step has made that slot yet.
+    fn read_optimizer_slot(
+        &mut self,
+        id: ParamId,
+        k: usize,
+        out: &mut [f32],
+    ) -> BackendResult<bool>;
+    /// Sets optimizer slot `k` of parameter `id`, as a resumed run had it.
+    fn write_optimizer_slot(&mut self, id: ParamId, k: usize, values: &[f32]) -> BackendResult<()>;
     /// Prepares a plan once: memory, kernels, everything a step needs.
     fn compile(&mut self, plan: Plan) -> BackendResult<PlanId>;
     fn plan(&self, id: PlanId) -> &Plan;

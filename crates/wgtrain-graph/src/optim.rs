@@ -118,6 +118,20 @@ pub struct OptimizerClock {
     nadam_u_product: f32,
 }
 
+impl OptimizerClock {
+    /// A clock where a run left it (`state`).
+    pub fn resume(step: u64, nadam_u_product: f32) -> Self {
+        Self {
+            step,
+            nadam_u_product,
+        }
+    }
+    /// (step, Nadam's running product of momentum factors): what `resume` takes.
+    pub fn state(&self) -> (u64, f32) {
+        (self.step, self.nadam_u_product)
+    }
+}
+
 impl Default for OptimizerClock {
     fn default() -> Self {
         Self {

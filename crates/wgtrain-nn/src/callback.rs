@@ -1,6 +1,8 @@
 //! Callbacks: code that runs at the start and end of training, of each epoch and of each batch,
 //! with a handle on the model to stop training, change the learning rate or save weights.
 
+use crate::array::Array;
+use crate::backup::BackupAndRestore;
 use crate::model::Model;
 use anyhow::Result;
 use std::path::Path;
@@ -44,9 +46,31 @@ impl Control<'_> {
     }
 }
 
+/// What a callback needs to continue a run where a backup left it (`BackupAndRestore`): values
+/// as JSON and any tensors (e.g. the best weights so far).
+#[derive(Clone, Debug, Default)]
+pub struct CallbackState {
+    pub values: serde_json::Value,
+    pub tensors: Vec<Array>,
+}
+
 /// Hooks called by `fit`; every one does nothing unless overridden. `epoch` and `batch` count
 /// from 0, as in Keras.
 pub trait Callback {
+    /// The callback's state for a backup; a stateless callback keeps the default.
+    fn state(&self) -> CallbackState {
+        CallbackState::default()
+    }
+    /// Takes back a state `state` gave, when a run resumes (after `on_train_begin`).
+    fn restore_state(&mut self, state: CallbackState) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+    /// The backup this callback is, if it is one: `fit` restores from it at the start and
+    /// writes it as it goes.
+    fn backup(&mut self) -> Option<&mut BackupAndRestore> {
+        None
+    }
     /// Whether this callback deals with a NaN or infinite loss itself (`TerminateOnNaN`);
     /// without one that does, `fit` fails with an error at such a loss.
     fn handles_nonfinite_loss(&self) -> bool {

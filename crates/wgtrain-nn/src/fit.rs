@@ -1,6 +1,7 @@
 //! fit, evaluate and predict: loops over batches of host arrays, on top of the compiled plans.
 
 use crate::array::Array;
+use crate::backup::{RunKey, RunState};
 use crate::batch::{Batcher, Rows};
 use crate::callback::{Callback, Control, Logs};
 use crate::history::History;
@@ -9,6 +10,7 @@ use crate::model::{Model, PlanKind};
 use crate::progress::{format_metrics, EpochProgress};
 use crate::tally::Tally;
 use anyhow::{bail, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wgtrain_graph::{Shape, StepArgs};
 
@@ -35,6 +37,10 @@ pub struct FitConfig<'a> {
     pub max_steps: Option<usize>,
     /// Print a progress bar and one line per epoch.
     pub verbose: bool,
+    /// When this turns true (a Ctrl-C handler sets it), `fit` ends after the current step:
+    /// it writes the backup of a `BackupAndRestore` callback, if there is one, and returns the
+    /// History so far marked `interrupted`, skipping the epoch's end.
+    pub interrupt: Option<&'a AtomicBool>,
 }
 
 impl Default for FitConfig<'_> {
@@ -47,6 +53,7 @@ impl Default for FitConfig<'_> {
             validation: Validation::None,
             max_steps: None,
             verbose: true,
+            interrupt: None,
         }
     }
 }
@@ -130,13 +137,66 @@ impl Model {
                 }
             };
         }
+        let backup_at = callbacks.iter_mut().position(|c| c.backup().is_some());
+        if let Some(b) = backup_at {
+            callbacks[b]
+                .backup()
+                .expect("just found")
+                .check_writable()?;
+        }
+        let key = RunKey {
+            seed,
+            batch_size: batch,
+            samples: train_len,
+            shuffle: cfg.shuffle,
+        };
         hook!(cb => |ctl| cb.on_train_begin(ctl));
 
-        for epoch in 0..cfg.epochs {
+        // Where a backup left the run, if one did.
+        let mut resumed: Option<RunState> = None;
+        if let Some(b) = backup_at {
+            let backup = callbacks[b].backup().expect("found above");
+            if let Some((state, states)) = backup.restore(self, &key)? {
+                if states.len() != callbacks.len() {
+                    bail!(
+                        "the backup holds the state of {} callbacks, this run has {}; resume with                          the same callbacks, or delete {} to start afresh",
+                        states.len(),
+                        callbacks.len(),
+                        callbacks[b].backup().expect("found above").path().display()
+                    );
+                }
+                for (cb, st) in callbacks.iter_mut().zip(states) {
+                    cb.restore_state(st)?;
+                }
+                let rt = self.runtime_mut()?;
+                rt.clock = state.clock();
+                rt.learning_rate = f32::from_bits(state.learning_rate_bits);
+                history = state.history.clone();
+                global_step = state.global_step;
+                stop = state.stopped;
+                if cfg.verbose {
+                    println!(
+                        "Resuming from the backup: epoch {}, step {} of {steps}",
+                        state.epoch + 1,
+                        state.steps_done
+                    );
+                }
+                resumed = Some(state);
+            }
+        }
+        let first_epoch = resumed.as_ref().map_or(0, |r| r.epoch);
+
+        for epoch in first_epoch..cfg.epochs {
             if stop {
                 break;
             }
-            hook!(cb => |ctl| cb.on_epoch_begin(epoch, ctl));
+            // A backup made mid-epoch continues the epoch; one made at its end starts the next.
+            let resume = resumed
+                .take()
+                .filter(|r| r.epoch == epoch && r.steps_done > 0);
+            if resume.is_none() {
+                hook!(cb => |ctl| cb.on_epoch_begin(epoch, ctl));
+            }
             if cfg.shuffle {
                 shuffle(&mut order, seed, epoch as u32);
             }
@@ -144,8 +204,16 @@ impl Model {
             let start = Instant::now();
             let mut tally = Tally::start(self.runtime_mut()?.backend.as_mut(), 1 + names.len())?;
             let at_step = |s: usize| format!("epoch {} step {s}", epoch + 1);
-            let mut steps_done = 0;
-            for s in 0..steps {
+            let (mut steps_done, earlier_seconds) = match &resume {
+                Some(r) => {
+                    tally.resume(r.sums.clone(), r.seen)?;
+                    (r.steps_done, r.epoch_seconds)
+                }
+                None => (0, 0.0),
+            };
+            let mut interrupted = false;
+            let first_step = steps_done;
+            for s in first_step..steps {
                 if stop || cfg.max_steps.is_some_and(|m| global_step >= m) {
                     break;
                 }
@@ -179,16 +247,44 @@ impl Model {
                     let logs = labelled(&mut tally.means());
                     hook!(cb => |ctl| cb.on_train_batch_end(s, &logs, ctl));
                 }
+                interrupted = cfg.interrupt.is_some_and(|i| i.load(Ordering::SeqCst));
+                let due = backup_at
+                    .is_some_and(|b| callbacks[b].backup().is_some_and(|bk| bk.due(global_step)));
+                if let (Some(b), true) = (backup_at, due || interrupted) {
+                    let backend = self.runtime_mut()?.backend.as_mut();
+                    tally.collect(backend, false, Some(&mut history.step_loss))?;
+                    let (sums, seen) = tally.totals();
+                    let position = Position {
+                        epoch,
+                        steps_done,
+                        global_step,
+                        sums,
+                        seen,
+                        epoch_seconds: earlier_seconds + start.elapsed().as_secs_f64(),
+                        stopped: stop,
+                    };
+                    self.write_backup(callbacks, b, &key, position, &history)?;
+                }
+                if interrupted {
+                    break;
+                }
             }
             let backend = self.runtime_mut()?.backend.as_mut();
             tally.collect(backend, false, Some(&mut history.step_loss))?;
             if !nonfinite_handled {
                 tally.check_finite(at_step)?;
             }
+            if interrupted {
+                progress.finish(steps_done, &labelled(&mut tally.means()));
+                history.interrupted = true;
+                return Ok(history);
+            }
             if steps_done == 0 {
                 break;
             }
-            history.epoch_seconds.push(start.elapsed().as_secs_f64());
+            history
+                .epoch_seconds
+                .push(earlier_seconds + start.elapsed().as_secs_f64());
             let mut line = labelled(&mut tally.means());
             if let Some((vx, vy, vstart, vlen)) = validation {
                 let vals = self.evaluate_rows(vx, vy, vstart, vlen, cfg.batch_size)?;
@@ -200,12 +296,60 @@ impl Model {
             }
             progress.finish(steps_done, &line);
             last_logs = line;
+            if let Some(b) = backup_at {
+                let position = Position {
+                    epoch: epoch + 1,
+                    steps_done: 0,
+                    global_step,
+                    sums: vec![0.0; 1 + names.len()],
+                    seen: 0,
+                    epoch_seconds: 0.0,
+                    stopped: stop,
+                };
+                self.write_backup(callbacks, b, &key, position, &history)?;
+            }
             if cfg.max_steps.is_some_and(|m| global_step >= m) {
                 break;
             }
         }
         hook!(cb => |ctl| cb.on_train_end(&last_logs, ctl));
+        if let Some(b) = backup_at {
+            callbacks[b].backup().expect("found above").finish()?;
+        }
         Ok(history)
+    }
+
+    /// Writes the backup of callback `b` for a run at `position`.
+    fn write_backup(
+        &mut self,
+        callbacks: &mut [&mut dyn Callback],
+        b: usize,
+        key: &RunKey,
+        position: Position,
+        history: &History,
+    ) -> Result<()> {
+        let states = callbacks.iter().map(|c| c.state()).collect();
+        let rt = self.runtime()?;
+        let (clock_step, nadam_u_product) = rt.clock.state();
+        let state = RunState {
+            format: crate::backup::FORMAT,
+            key: key.clone(),
+            epoch: position.epoch,
+            steps_done: position.steps_done,
+            global_step: position.global_step,
+            clock_step,
+            nadam_u_product_bits: nadam_u_product.to_bits(),
+            learning_rate_bits: rt.learning_rate.to_bits(),
+            sums: position.sums,
+            seen: position.seen,
+            epoch_seconds: position.epoch_seconds,
+            stopped: position.stopped,
+            history: history.clone(),
+            callbacks: Vec::new(),
+            callback_tensors: Vec::new(),
+        };
+        let backup = callbacks[b].backup().expect("the backup's index");
+        backup.save(self, state, states)
     }
 
     /// Loss and metrics over the given data, like Keras' `evaluate`.
@@ -289,6 +433,17 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// Where a run is, for a backup.
+struct Position {
+    epoch: usize,
+    steps_done: usize,
+    global_step: usize,
+    sums: Vec<f64>,
+    seen: usize,
+    epoch_seconds: f64,
+    stopped: bool,
 }
 
 /// Fisher-Yates shuffle from stream `epoch` of `seed`.

@@ -2,6 +2,7 @@
 //! metrics, the fit loop, progress output, summaries and checkpoints.
 
 pub mod array;
+pub mod backup;
 mod batch;
 pub mod callback;
 pub mod callbacks;
@@ -22,7 +23,8 @@ pub mod tally;
 pub mod tensor;
 
 pub use array::{Array, Values};
-pub use callback::{log_value, Callback, Control, Logs};
+pub use backup::BackupAndRestore;
+pub use callback::{log_value, Callback, CallbackState, Control, Logs};
 pub use callbacks::{
     CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
     TerminateOnNaN,

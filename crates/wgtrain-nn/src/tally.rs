@@ -79,6 +79,25 @@ impl Tally {
         Ok(())
     }
 
+    /// The weighted sums and the samples they cover (for a backup: collect everything first).
+    pub fn totals(&self) -> (Vec<f64>, usize) {
+        (self.sums.clone(), self.seen)
+    }
+
+    /// Continues from `totals` a backup kept.
+    pub fn resume(&mut self, sums: Vec<f64>, seen: usize) -> Result<()> {
+        if sums.len() != self.sums.len() {
+            bail!(
+                "the backup holds {} running values, the model reports {}",
+                sums.len(),
+                self.sums.len()
+            );
+        }
+        self.sums = sums;
+        self.seen = seen;
+        Ok(())
+    }
+
     /// The means so far: the loss, then each metric.
     pub fn means(&self) -> impl Iterator<Item = f32> + '_ {
         let denom = self.seen.max(1) as f64;

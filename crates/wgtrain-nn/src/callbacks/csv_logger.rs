@@ -1,8 +1,9 @@
 //! `CSVLogger`: one line per epoch with the epoch's logs, written as the epoch ends.
 
 use super::template::python_repr;
-use crate::callback::{Callback, Control, Logs};
+use crate::callback::{Callback, CallbackState, Control, Logs};
 use anyhow::{Context, Result};
+use serde_json::json;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ pub struct CsvLogger {
     file: Option<File>,
     keys: Option<Vec<String>>,
     write_header: bool,
+    /// The file's length when this run opened it, and what the run has written since.
+    start_len: u64,
+    written: String,
 }
 
 impl CsvLogger {
@@ -28,6 +32,8 @@ impl CsvLogger {
             file: None,
             keys: None,
             write_header: true,
+            start_len: 0,
+            written: String::new(),
         }
     }
     pub fn separator(mut self, separator: char) -> Self {
@@ -57,9 +63,38 @@ impl Callback for CsvLogger {
         let file = open
             .open(&self.path)
             .with_context(|| format!("cannot write the CSV log {}", self.path.display()))?;
+        self.start_len = file.metadata().map_or(0, |m| m.len());
         self.file = Some(file);
         self.keys = None;
+        self.written.clear();
         Ok(())
+    }
+
+    fn state(&self) -> CallbackState {
+        CallbackState {
+            values: json!({
+                "start_len": self.start_len,
+                "written": self.written,
+                "keys": self.keys,
+                "write_header": self.write_header,
+            }),
+            tensors: Vec::new(),
+        }
+    }
+
+    /// Puts the file back as the backup saw it: what the run wrote after its start, and
+    /// nothing a killed run wrote later.
+    fn restore_state(&mut self, state: CallbackState) -> Result<()> {
+        let v = &state.values;
+        self.start_len = v["start_len"].as_u64().unwrap_or(0);
+        self.written = v["written"].as_str().unwrap_or_default().to_string();
+        self.keys = serde_json::from_value(v["keys"].clone())?;
+        self.write_header = v["write_header"].as_bool().unwrap_or(true);
+        let file = self.file.as_mut().context("the CSV log was not opened")?;
+        file.set_len(self.start_len)
+            .and_then(|_| file.write_all(self.written.as_bytes()))
+            .and_then(|_| file.flush())
+            .with_context(|| format!("cannot write the CSV log {}", self.path.display()))
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _: &mut Control) -> Result<()> {
@@ -90,6 +125,7 @@ impl Callback for CsvLogger {
         let row: Vec<String> = std::iter::once(epoch.to_string()).chain(values).collect();
         text.push_str(&row.join(&sep));
         text.push_str("\r\n");
+        self.written.push_str(&text);
         let file = self.file.as_mut().context("the CSV log was not opened")?;
         file.write_all(text.as_bytes())
             .and_then(|_| file.flush())

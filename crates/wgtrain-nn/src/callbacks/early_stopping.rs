@@ -3,9 +3,11 @@
 
 use super::available;
 use super::monitor::{Mode, Monitor};
+use super::{bits_of, usize_of};
 use crate::array::Array;
-use crate::callback::{log_value, Callback, Control, Logs};
+use crate::callback::{log_value, Callback, CallbackState, Control, Logs};
 use anyhow::Result;
+use serde_json::json;
 
 /// Like `keras.callbacks.EarlyStopping`. Defaults: monitor `val_loss`, min_delta 0,
 /// patience 0, mode auto, no baseline, restore_best_weights false, start_from_epoch 0.
@@ -80,6 +82,32 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
+    fn state(&self) -> CallbackState {
+        CallbackState {
+            values: json!({
+                "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch,
+                "best_epoch": self.best_epoch,
+                "best": self.monitor.best_bits(),
+                "has_best_weights": self.best_weights.is_some(),
+            }),
+            tensors: self.best_weights.clone().unwrap_or_default(),
+        }
+    }
+
+    fn restore_state(&mut self, state: CallbackState) -> Result<()> {
+        let v = &state.values;
+        self.wait = usize_of(v, "wait")?;
+        self.stopped_epoch = usize_of(v, "stopped_epoch")?;
+        self.best_epoch = usize_of(v, "best_epoch")?;
+        self.monitor.set_best_bits(bits_of(v, "best")?);
+        self.best_weights = v["has_best_weights"]
+            .as_bool()
+            .unwrap_or(false)
+            .then_some(state.tensors);
+        Ok(())
+    }
+
     fn on_train_begin(&mut self, _: &mut Control) -> Result<()> {
         self.wait = 0;
         self.stopped_epoch = 0;

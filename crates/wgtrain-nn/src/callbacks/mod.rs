@@ -20,6 +20,27 @@ pub use template::format_path;
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::callback::Logs;
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// A count a callback's backup state holds.
+fn usize_of(state: &Value, name: &str) -> Result<usize> {
+    state[name]
+        .as_u64()
+        .map(|v| v as usize)
+        .with_context(|| format!("a callback's backup state lacks '{name}'"))
+}
+
+/// A float's bits a callback's backup state may hold.
+fn bits_of(state: &Value, name: &str) -> Result<Option<u32>> {
+    match &state[name] {
+        Value::Null => Ok(None),
+        v => v
+            .as_u64()
+            .map(|b| Some(b as u32))
+            .with_context(|| format!("a callback's backup state has a bad '{name}'")),
+    }
+}
 
 /// The comma-separated names of the logs, as Keras lists the available metrics.
 fn available(logs: &Logs) -> String {

@@ -3,9 +3,11 @@
 
 use super::monitor::{Mode, Monitor};
 use super::template::format_path;
-use crate::callback::{log_value, Callback, Control, Logs};
+use super::{bits_of, usize_of};
+use crate::callback::{log_value, Callback, CallbackState, Control, Logs};
 use crate::output_path::check_folder_writable;
 use anyhow::{bail, Context, Result};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// When to save.
@@ -151,6 +153,27 @@ fn check_writable(template: &str) -> Result<()> {
 }
 
 impl Callback for ModelCheckpoint {
+    fn state(&self) -> CallbackState {
+        CallbackState {
+            values: json!({
+                "epoch": self.epoch,
+                "batches_since_save": self.batches_since_save,
+                "last_batch": self.last_batch,
+                "best": self.monitor.best_bits(),
+            }),
+            tensors: Vec::new(),
+        }
+    }
+
+    fn restore_state(&mut self, state: CallbackState) -> Result<()> {
+        let v = &state.values;
+        self.epoch = usize_of(v, "epoch")?;
+        self.batches_since_save = usize_of(v, "batches_since_save")?;
+        self.last_batch = v["last_batch"].as_u64().map(|b| b as usize);
+        self.monitor.set_best_bits(bits_of(v, "best")?);
+        Ok(())
+    }
+
     fn on_train_begin(&mut self, _: &mut Control) -> Result<()> {
         check_writable(&self.template)
     }

@@ -50,6 +50,14 @@ const DOWNWARD: [&str; 6] = [
 const UPWARD: [&str; 4] = ["accuracy", "acc", "auc", "precision"];
 
 impl Monitor {
+    /// The best value as bits, for a backup.
+    pub fn best_bits(&self) -> Option<u32> {
+        self.best.map(f32::to_bits)
+    }
+    pub fn set_best_bits(&mut self, bits: Option<u32>) {
+        self.best = bits.map(f32::from_bits);
+    }
+
     pub fn new(name: &str, mode: Mode, min_delta: f64) -> Self {
         Self {
             name: name.to_string(),

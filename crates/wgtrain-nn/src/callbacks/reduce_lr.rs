@@ -2,8 +2,10 @@
 
 use super::available;
 use super::monitor::{Mode, Monitor};
-use crate::callback::{log_value, Callback, Control, Logs};
+use super::{bits_of, usize_of};
+use crate::callback::{log_value, Callback, CallbackState, Control, Logs};
 use anyhow::{bail, Result};
+use serde_json::json;
 
 /// Like `keras.callbacks.ReduceLROnPlateau`. Defaults: monitor `val_loss`, factor 0.1,
 /// patience 10, mode auto, min_delta 1e-4, cooldown 0, min_lr 0.
@@ -77,6 +79,25 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
+    fn state(&self) -> CallbackState {
+        CallbackState {
+            values: json!({
+                "wait": self.wait,
+                "cooldown_counter": self.cooldown_counter,
+                "best": self.monitor.best_bits(),
+            }),
+            tensors: Vec::new(),
+        }
+    }
+
+    fn restore_state(&mut self, state: CallbackState) -> Result<()> {
+        let v = &state.values;
+        self.wait = usize_of(v, "wait")?;
+        self.cooldown_counter = usize_of(v, "cooldown_counter")?;
+        self.monitor.set_best_bits(bits_of(v, "best")?);
+        Ok(())
+    }
+
     fn on_train_begin(&mut self, _: &mut Control) -> Result<()> {
         self.monitor.best = None;
         self.cooldown_counter = 0;
