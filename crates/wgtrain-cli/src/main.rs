@@ -7,6 +7,7 @@ mod callbacks;
 mod demo;
 mod device;
 mod evaluate;
+mod interrupt;
 mod models;
 mod train;
 

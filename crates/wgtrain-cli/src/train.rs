@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::nn::output_path::{check_writable, write_atomically};
-use wgtrain::nn::{set_random_seed, Callback, FitConfig, Validation};
+use wgtrain::nn::{set_random_seed, BackupAndRestore, Callback, FitConfig, Validation};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -40,6 +40,14 @@ pub struct TrainArgs {
     /// Save the trained weights (safetensors) here.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Keep everything the run needs to continue in this folder (at each epoch's end, every
+    /// --backup-every steps and on Ctrl-C); running the same command again resumes from it.
+    /// Removed when the run finishes.
+    #[arg(long)]
+    backup_dir: Option<PathBuf>,
+    /// Also back up every this many training steps (with --backup-dir).
+    #[arg(long, requires = "backup_dir")]
+    backup_every: Option<usize>,
     #[command(flatten)]
     callbacks: CallbackArgs,
 }
@@ -50,6 +58,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
         if let Some(path) = path {
             check_writable(path, flag)?;
         }
+    }
+    let mut backup = a
+        .backup_dir
+        .as_ref()
+        .map(|dir| BackupAndRestore::new(dir).every_steps(a.backup_every.unwrap_or(0)));
+    if let Some(b) = &backup {
+        b.check_writable()?;
     }
     let mut callbacks = a.callbacks.build()?;
     if !a.callbacks.replaces_seed_callbacks() {
@@ -89,6 +104,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     for c in callbacks.iter_mut() {
         hooks.push(c.as_mut());
     }
+    if let Some(b) = backup.as_mut() {
+        hooks.push(b);
+    }
+    crate::interrupt::install()?;
     let history = model
         .fit_with_callbacks(
             &[&data.x_train],
@@ -99,11 +118,25 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 seed: Some(a.seed),
                 validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
                 max_steps: a.max_steps,
+                interrupt: Some(&crate::interrupt::REQUESTED),
                 ..Default::default()
             },
             &mut hooks,
         )
         .context(failed)?;
+    if history.interrupted {
+        if let Some(path) = &a.history {
+            write_atomically(path, history.to_json().as_bytes(), "the history")?;
+        }
+        match &backup {
+            Some(b) => eprintln!(
+                "interrupted; the run is backed up in {}: run the same command again to resume",
+                b.dir().display()
+            ),
+            None => eprintln!("interrupted; without --backup-dir the run cannot be resumed"),
+        }
+        std::process::exit(crate::interrupt::EXIT_STATUS);
+    }
     if let Some(acc) = history.last("val_accuracy") {
         println!("test accuracy: {acc:.4}");
     }
