@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use wgtrain::nn::callbacks::Mode;
+use wgtrain::nn::output_path::check_writable;
 use wgtrain::nn::{
     Callback, CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
     TerminateOnNaN,
@@ -111,11 +112,13 @@ impl CallbackArgs {
                 .monitor(&self.monitor, self.mode)
                 .save_best_only(self.save_best_only)
                 .verbose(true);
+            ckpt.check_writable().context("--checkpoint")?;
             out.push(Box::new(ckpt));
         } else if self.save_best_only {
             bail!("--save-best-only needs --checkpoint");
         }
         if let Some(path) = &self.csv_log {
+            check_writable(path, "--csv-log")?;
             out.push(Box::new(CsvLogger::new(path)));
         }
         if self.terminate_on_nan {

@@ -342,18 +342,24 @@ fn cpu_conv_picks_the_convolution_algorithm_and_names_the_choices() {
 
 #[test]
 fn outputs_that_cannot_be_written_fail_before_the_data_is_read() {
-    for flag in ["--save", "--history"] {
+    for (flag, path) in [
+        ("--save", "/proc/wgtrain/out.file"),
+        ("--history", "/proc/wgtrain/out.file"),
+        ("--csv-log", "/proc/wgtrain/out.file"),
+        ("--checkpoint", "/proc/wgtrain/w.{epoch:02d}.safetensors"),
+        ("--backup-dir", "/proc/wgtrain/backup"),
+    ] {
         let (ok, text) = wgtrain(&[
             "train",
             "mnist-antirectifier",
             "--data-dir",
             "/nonexistent/wgtrain-data",
             flag,
-            "/proc/wgtrain/out.file",
+            path,
         ]);
         assert!(!ok);
         assert!(
-            text.contains(&format!("{flag}: cannot create the folder /proc/wgtrain")),
+            text.contains(flag) && text.contains("/proc/wgtrain"),
             "{text}"
         );
         assert!(

@@ -24,7 +24,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     };
     write().with_context(|| format!("cannot write {what} to {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {what} into place at {}", path.display()))
+        .with_context(|| format!("cannot move {what} into place at {}", path.display()))?;
+    // The rename itself reaches the disk once the folder is synced.
+    #[cfg(unix)]
+    if let Ok(folder) = std::fs::File::open(dir) {
+        folder.sync_all().ok();
+    }
+    Ok(())
 }
 
 /// Fails unless a file can be created at `path`, creating its folder if missing; `what` names

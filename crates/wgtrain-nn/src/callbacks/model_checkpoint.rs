@@ -57,6 +57,11 @@ impl ModelCheckpoint {
             last_batch: None,
         })
     }
+    /// Fails unless checkpoints can be written where the template puts them (`fit` checks
+    /// this too, before the first epoch; a command line can check before loading data).
+    pub fn check_writable(&self) -> Result<()> {
+        check_writable(&self.template)
+    }
     pub fn monitor(mut self, name: &str, mode: Mode) -> Self {
         self.monitor = Monitor::new(name, mode, 0.0);
         self
