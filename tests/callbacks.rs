@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::nn::callbacks::Mode;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{
     Array, Callback, CompileConfig, Control, CsvLogger, Dense, EarlyStopping, FitConfig,
@@ -58,7 +59,7 @@ fn config(epochs: usize) -> FitConfig<'static> {
     FitConfig {
         epochs,
         batch_size: 8,
-        verbose: false,
+        verbose: Verbosity::Silent,
         ..Default::default()
     }
 }

@@ -11,6 +11,7 @@ mod datasets;
 
 use datasets::imdb_dir;
 use wgtrain::cpu::CpuBackend;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
 
 const SEEDS: [u64; 2] = [1234, 1];
@@ -50,7 +51,7 @@ fn two_epoch_accuracy(
                 batch_size: 32,
                 seed: Some(seed),
                 validation: Validation::Data(&[&d.x_test], &[&d.y_test]),
-                verbose: false,
+                verbose: Verbosity::Silent,
                 ..Default::default()
             },
         )

@@ -11,6 +11,7 @@ mod datasets;
 
 use datasets::imdb_dir;
 use wgtrain::cpu::CpuBackend;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
 
 const KERAS_ONE_EPOCH: f32 = 0.8014;
@@ -37,7 +38,7 @@ fn one_epoch_reaches_keras_validation_accuracy() {
                 batch_size: 128,
                 seed: Some(1234),
                 validation: Validation::Data(&[&d.x_test], &[&d.y_test]),
-                verbose: false,
+                verbose: Verbosity::Silent,
                 ..Default::default()
             },
         )

@@ -12,6 +12,7 @@ use datasets::mnist_dir;
 use std::path::Path;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::graph::Backend;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::{set_random_seed, CompileConfig, FitConfig, Loss, Optimizer, Validation};
 
 /// Keras 3's test accuracy after 2 epochs on this kind of machine (`../shared/peers/peers.md`).
@@ -39,7 +40,7 @@ fn two_epoch_accuracy(dir: &Path, backend: Box<dyn Backend>, seed: u64) -> f32 {
                 batch_size: 128,
                 seed: Some(seed),
                 validation: Validation::Data(&[&d.x_test], &[&d.y_test]),
-                verbose: false,
+                verbose: Verbosity::Silent,
                 ..Default::default()
             },
         )

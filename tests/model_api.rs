@@ -1,6 +1,7 @@
 //! The Keras-style API: building, shape errors, fit with partial batches and validation splits,
 //! evaluate, predict, custom layers, optimizers and checkpoints.
 
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{
     Array, CompileConfig, Dense, FitConfig, Flatten, Input, Layer, LayerExt, Loss, Model,
@@ -31,7 +32,7 @@ fn quiet(epochs: usize, batch_size: usize) -> FitConfig<'static> {
     FitConfig {
         epochs,
         batch_size,
-        verbose: false,
+        verbose: Verbosity::Silent,
         ..Default::default()
     }
 }

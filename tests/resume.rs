@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use wgtrain::cpu::CpuBackend;
 use wgtrain::graph::Backend;
 use wgtrain::nn::callbacks::Mode;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{
     Array, BackupAndRestore, Callback, CompileConfig, Control, CsvLogger, Dense, Dropout,
@@ -108,7 +109,7 @@ fn train(backend: &dyn Fn() -> Box<dyn Backend>, stops: &[usize], tag: &str) -> 
         let cfg = FitConfig {
             epochs: 5,
             batch_size: 32,
-            verbose: false,
+            verbose: Verbosity::Silent,
             validation: Validation::Split(0.2),
             interrupt: Some(&flag),
             ..Default::default()
@@ -222,7 +223,7 @@ fn a_backup_from_other_settings_is_refused() {
         let cfg = FitConfig {
             epochs: 2,
             batch_size: batch,
-            verbose: false,
+            verbose: Verbosity::Silent,
             interrupt: Some(&flag),
             ..Default::default()
         };

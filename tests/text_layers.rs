@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wgtrain::cpu::CpuBackend;
 use wgtrain::graph::{DType, NodeId, Shape};
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{
     Add, Array, AveragePooling1D, BuildCtx, CallCtx, Callback, CompileConfig, Concatenate, Control,
@@ -372,7 +373,7 @@ fn callbacks_see_every_hook_and_can_stop_and_change_the_learning_rate() {
     let cfg = FitConfig {
         epochs: 5,
         batch_size: 10,
-        verbose: false,
+        verbose: Verbosity::Silent,
         ..Default::default()
     };
     let h = m

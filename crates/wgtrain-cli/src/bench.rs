@@ -7,6 +7,7 @@ use serde_json::json;
 use std::time::Instant;
 use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::graph::DType;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::{set_random_seed, Array, FitConfig, Loss, Model};
 
 #[derive(Args)]
@@ -101,7 +102,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             &FitConfig {
                 epochs: 1,
                 batch_size,
-                verbose: false,
+                verbose: Verbosity::Silent,
                 ..Default::default()
             },
         )

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
+use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::output_path::{check_writable, write_atomically};
 use wgtrain::nn::{set_random_seed, BackupAndRestore, Callback, FitConfig, Validation};
 
@@ -45,6 +46,10 @@ pub struct TrainArgs {
     /// Removed when the run finishes.
     #[arg(long)]
     backup_dir: Option<PathBuf>,
+    /// What to print as the run goes, as Keras' verbose: 0 nothing, 1 a progress bar (on a
+    /// terminal) and a line per epoch, 2 a line per epoch.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
+    verbose: u8,
     /// Also back up every this many training steps (with --backup-dir).
     #[arg(long, requires = "backup_dir")]
     backup_every: Option<usize>,
@@ -119,6 +124,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
                 max_steps: a.max_steps,
                 interrupt: Some(&crate::interrupt::REQUESTED),
+                verbose: Verbosity::from_level(a.verbose)?,
                 ..Default::default()
             },
             &mut hooks,

@@ -503,3 +503,39 @@ fn train_runs_the_callbacks_its_flags_ask_for() {
     ]);
     assert!(!ok && text.contains("--lr-schedule"), "{text}");
 }
+
+/// Keras' verbose levels, with output to a pipe: 0 prints no epoch lines, 1 and 2 one line per
+/// epoch, and none of them a carriage return.
+#[test]
+fn verbose_levels_print_as_keras_and_a_pipe_gets_no_carriage_returns() {
+    let Some(dir) = mnist_dir() else {
+        return;
+    };
+    let run = |level: &str| {
+        let (ok, text) = wgtrain(&[
+            "train",
+            "mnist-antirectifier",
+            "--device",
+            "cpu",
+            "--data-dir",
+            &dir,
+            "--epochs",
+            "2",
+            "--max-steps",
+            "30",
+            "--verbose",
+            level,
+        ]);
+        assert!(ok, "{text}");
+        assert!(!text.contains('\r'), "verbose {level}: {text}");
+        text
+    };
+    assert!(!run("0").contains("Epoch 1/2"));
+    let bar = run("1");
+    assert_eq!(bar.matches("30/469 [").count(), 1, "{bar}");
+    let lines = run("2");
+    assert_eq!(lines.matches("Epoch 1/2").count(), 1, "{lines}");
+    assert_eq!(lines.matches("30/469 - ").count(), 1, "{lines}");
+    let (ok, text) = wgtrain(&["train", "mnist-antirectifier", "--verbose", "3"]);
+    assert!(!ok && text.contains("--verbose"), "{text}");
+}

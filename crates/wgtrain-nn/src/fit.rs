@@ -14,6 +14,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wgtrain_graph::{Shape, StepArgs};
 
+/// How `fit` reports progress, as Keras' `verbose`: 0 nothing, 1 a progress bar and the
+/// epoch's line (the bar only where stderr is a terminal, so a log file gets the lines alone,
+/// with no carriage returns), 2 one line per epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verbosity {
+    Silent,
+    #[default]
+    ProgressBar,
+    EpochLines,
+}
+
+impl Verbosity {
+    /// Keras' numbers: 0, 1 or 2.
+    pub fn from_level(level: u8) -> Result<Self> {
+        match level {
+            0 => Ok(Self::Silent),
+            1 => Ok(Self::ProgressBar),
+            2 => Ok(Self::EpochLines),
+            _ => bail!("verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {level}"),
+        }
+    }
+}
+
 /// Where validation data comes from.
 #[derive(Clone, Copy, Default)]
 pub enum Validation<'a> {
@@ -35,8 +58,8 @@ pub struct FitConfig<'a> {
     pub validation: Validation<'a>,
     /// Stop after this many training steps in all.
     pub max_steps: Option<usize>,
-    /// Print a progress bar and one line per epoch.
-    pub verbose: bool,
+    /// What to print as the run goes, as Keras' `verbose`.
+    pub verbose: Verbosity,
     /// When this turns true (a Ctrl-C handler sets it), `fit` ends after the current step:
     /// it writes the backup of a `BackupAndRestore` callback, if there is one, and returns the
     /// History so far marked `interrupted`, skipping the epoch's end.
@@ -52,7 +75,7 @@ impl Default for FitConfig<'_> {
             seed: None,
             validation: Validation::None,
             max_steps: None,
-            verbose: true,
+            verbose: Verbosity::ProgressBar,
             interrupt: None,
         }
     }
@@ -174,7 +197,7 @@ impl Model {
                 history = state.history.clone();
                 global_step = state.global_step;
                 stop = state.stopped;
-                if cfg.verbose {
+                if cfg.verbose != Verbosity::Silent {
                     println!(
                         "Resuming from the backup: epoch {}, step {} of {steps}",
                         state.epoch + 1,

@@ -1,10 +1,12 @@
 //! The Keras-style per-epoch progress line.
 
+use crate::fit::Verbosity;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 
 pub struct EpochProgress {
     bar: Option<ProgressBar>,
+    verbosity: Verbosity,
     steps: usize,
     start: Instant,
 }
@@ -19,9 +21,11 @@ pub fn format_metrics(values: &[(String, f32)]) -> String {
 }
 
 impl EpochProgress {
-    pub fn new(epoch: usize, epochs: usize, steps: usize, verbose: bool) -> Self {
-        let bar = verbose.then(|| {
+    pub fn new(epoch: usize, epochs: usize, steps: usize, verbosity: Verbosity) -> Self {
+        if verbosity != Verbosity::Silent {
             println!("Epoch {}/{}", epoch + 1, epochs);
+        }
+        let bar = (verbosity == Verbosity::ProgressBar).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
             bar.set_style(
@@ -33,6 +37,7 @@ impl EpochProgress {
         });
         Self {
             bar,
+            verbosity,
             steps,
             start: Instant::now(),
         }
@@ -50,10 +55,18 @@ impl EpochProgress {
 
     /// Ends the epoch with the final line, as Keras prints it.
     pub fn finish(self, steps_done: usize, values: &[(String, f32)]) {
-        let Some(bar) = self.bar else { return };
-        bar.finish_and_clear();
         let secs = self.start.elapsed().as_secs_f64();
         let per_step = secs * 1000.0 / steps_done.max(1) as f64;
+        if self.verbosity == Verbosity::EpochLines {
+            println!(
+                "{steps_done}/{} - {secs:.0}s - {per_step:.0}ms/step - {}",
+                self.steps,
+                format_metrics(values)
+            );
+            return;
+        }
+        let Some(bar) = self.bar else { return };
+        bar.finish_and_clear();
         let bar_text = if steps_done >= self.steps {
             "=".repeat(30)
         } else {
