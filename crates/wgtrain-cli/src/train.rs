@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::output_path::{check_writable, write_atomically};
-use wgtrain::nn::{set_random_seed, BackupAndRestore, Callback, FitConfig, Validation};
+use wgtrain::nn::{
+    set_random_seed, BackupAndRestore, Callback, FitConfig, TensorBoard, Validation,
+};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -50,6 +52,13 @@ pub struct TrainArgs {
     /// terminal) and a line per epoch, 2 a line per epoch.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     verbose: u8,
+    /// Write TensorBoard event files here (train/ and validation/): losses, metrics and the
+    /// learning rate per epoch, and the model's size and planned memory as text.
+    #[arg(long)]
+    tensorboard: Option<PathBuf>,
+    /// Also write the running values to TensorBoard every this many steps.
+    #[arg(long, requires = "tensorboard")]
+    tensorboard_every: Option<usize>,
     /// Also back up every this many training steps (with --backup-dir).
     #[arg(long, requires = "backup_dir")]
     backup_every: Option<usize>,
@@ -70,6 +79,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         .map(|dir| BackupAndRestore::new(dir).every_steps(a.backup_every.unwrap_or(0)));
     if let Some(b) = &backup {
         b.check_writable()?;
+    }
+    if let Some(dir) = &a.tensorboard {
+        TensorBoard::new(dir)
+            .check_writable()
+            .context("--tensorboard")?;
     }
     let mut callbacks = a.callbacks.build()?;
     if !a.callbacks.replaces_seed_callbacks() {
@@ -105,9 +119,30 @@ pub fn run(a: TrainArgs) -> Result<()> {
         model.backend_description(),
         peak as f64 / (1024.0 * 1024.0)
     );
+    let mut tensorboard = match &a.tensorboard {
+        Some(dir) => {
+            let train_batch = batch_size.min(data.x_train.samples());
+            let ops = model.training_step_ops(train_batch, &[data.y_train.sample_shape()])?;
+            let text = format!(
+                "{}: {} parameters ({} trainable); a training step of {train_batch} samples \
+                 runs {ops} graph ops with a planned peak of {:.2} MiB on {}",
+                a.model,
+                model.count_params(),
+                model.count_trainable_params(),
+                peak as f64 / (1024.0 * 1024.0),
+                model.backend_description()
+            );
+            let board = TensorBoard::new(dir).every_steps(a.tensorboard_every.unwrap_or(0));
+            Some(board.text("model", &text))
+        }
+        None => None,
+    };
     let mut hooks: Vec<&mut dyn Callback> = Vec::new();
     for c in callbacks.iter_mut() {
         hooks.push(c.as_mut());
+    }
+    if let Some(t) = tensorboard.as_mut() {
+        hooks.push(t);
     }
     if let Some(b) = backup.as_mut() {
         hooks.push(b);

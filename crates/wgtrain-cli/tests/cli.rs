@@ -348,6 +348,7 @@ fn outputs_that_cannot_be_written_fail_before_the_data_is_read() {
         ("--csv-log", "/proc/wgtrain/out.file"),
         ("--checkpoint", "/proc/wgtrain/w.{epoch:02d}.safetensors"),
         ("--backup-dir", "/proc/wgtrain/backup"),
+        ("--tensorboard", "/proc/wgtrain/logs"),
     ] {
         let (ok, text) = wgtrain(&[
             "train",
@@ -538,4 +539,90 @@ fn verbose_levels_print_as_keras_and_a_pipe_gets_no_carriage_returns() {
     assert_eq!(lines.matches("30/469 - ").count(), 1, "{lines}");
     let (ok, text) = wgtrain(&["train", "mnist-antirectifier", "--verbose", "3"]);
     assert!(!ok && text.contains("--verbose"), "{text}");
+}
+
+/// CRC-32C by a lookup table (not the writer's bitwise loop), masked as TFRecord frames are.
+fn masked_crc32c(bytes: &[u8]) -> u32 {
+    let table: Vec<u32> = (0..256u32)
+        .map(|i| {
+            (0..8).fold(i, |c, _| {
+                if c & 1 != 0 {
+                    (c >> 1) ^ 0x82F6_3B78
+                } else {
+                    c >> 1
+                }
+            })
+        })
+        .collect();
+    let crc = !bytes.iter().fold(!0u32, |c, &b| {
+        table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8)
+    });
+    crc.rotate_right(15).wrapping_add(0xA282_EAD8)
+}
+
+/// The records of a TensorBoard event file, each frame's checksums verified.
+fn event_records(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len_bytes = &bytes[at..at + 8];
+        let len = u64::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
+        let crc = |k: usize| u32::from_le_bytes(bytes[k..k + 4].try_into().unwrap());
+        assert_eq!(crc(at + 8), masked_crc32c(len_bytes), "length checksum");
+        let data = &bytes[at + 12..at + 12 + len];
+        assert_eq!(crc(at + 12 + len), masked_crc32c(data), "data checksum");
+        records.push(data.to_vec());
+        at += 16 + len;
+    }
+    records
+}
+
+/// `--tensorboard`: event files in train/ and validation/ whose frames check out, with the
+/// file version first, a scalar event per epoch, the step scalars and the model text.
+#[test]
+fn tensorboard_logs_are_framed_event_files() {
+    let Some(dir) = mnist_dir() else {
+        return;
+    };
+    let logs = std::env::temp_dir().join(format!("wgtrain-tb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&logs);
+    let (ok, text) = wgtrain(&[
+        "train",
+        "mnist-antirectifier",
+        "--device",
+        "cpu",
+        "--data-dir",
+        &dir,
+        "--epochs",
+        "2",
+        "--max-steps",
+        "40",
+        "--tensorboard",
+        logs.to_str().unwrap(),
+        "--tensorboard-every",
+        "10",
+    ]);
+    assert!(ok, "{text}");
+    let only_file = |run: &str| {
+        let files: Vec<_> = std::fs::read_dir(logs.join(run))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{run}: {files:?}");
+        assert!(files[0].to_str().unwrap().contains("tfevents"));
+        event_records(&files[0])
+    };
+    let contains = |r: &[u8], s: &str| r.windows(s.len()).any(|w| w == s.as_bytes());
+    let count = |records: &[Vec<u8>], s: &str| records.iter().filter(|r| contains(r, s)).count();
+    let train = only_file("train");
+    assert!(contains(&train[0], "brain.Event:2"));
+    assert_eq!(count(&train, "epoch_loss"), 1, "40 steps end in epoch 1");
+    assert_eq!(count(&train, "batch_loss"), 4);
+    assert_eq!(count(&train, "epoch_learning_rate"), 1);
+    assert_eq!(count(&train, "graph ops"), 1);
+    let validation = only_file("validation");
+    assert_eq!(count(&validation, "epoch_accuracy"), 1);
+    assert_eq!(count(&validation, "val_"), 0, "Keras drops the prefix");
+    std::fs::remove_dir_all(&logs).unwrap();
 }

@@ -7,6 +7,7 @@ mod batch;
 pub mod callback;
 pub mod callbacks;
 pub mod checkpoint;
+pub mod event_file;
 pub mod fit;
 pub mod history;
 pub mod init;
@@ -27,7 +28,7 @@ pub use backup::BackupAndRestore;
 pub use callback::{log_value, Callback, CallbackState, Control, Logs};
 pub use callbacks::{
     CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
-    TerminateOnNaN,
+    TensorBoard, TerminateOnNaN,
 };
 pub use fit::{FitConfig, Validation};
 pub use history::History;

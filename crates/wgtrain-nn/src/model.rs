@@ -426,6 +426,12 @@ impl Model {
             .collect()
     }
 
+    /// The ops a training step of `batch` samples runs: its plan's scheduled graph nodes.
+    pub fn training_step_ops(&mut self, batch: usize, targets: &[Shape]) -> Result<usize> {
+        let h = self.plan(PlanKind::Train, batch, targets)?;
+        Ok(self.runtime()?.backend.plan(h.id).schedule.len())
+    }
+
     /// The planned peak memory of the training step for `batch` samples, in bytes.
     pub fn planned_peak_bytes(&mut self, batch: usize, targets: &[Shape]) -> Result<usize> {
         let h = self.plan(PlanKind::Train, batch, targets)?;

@@ -8,6 +8,7 @@ mod model_checkpoint;
 mod monitor;
 mod reduce_lr;
 mod template;
+mod tensorboard;
 mod terminate_on_nan;
 
 pub use csv_logger::CsvLogger;
@@ -17,6 +18,7 @@ pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use monitor::Mode;
 pub use reduce_lr::ReduceLROnPlateau;
 pub use template::format_path;
+pub use tensorboard::TensorBoard;
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::callback::Logs;
