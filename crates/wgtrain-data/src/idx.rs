@@ -28,6 +28,11 @@ pub struct IdxArray {
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let contents =
         fs::read(path).with_context(|| format!("cannot read IDX file {}", path.display()))?;
+    parse_idx_file(contents, path)
+}
+
+/// `read_idx` of a file's bytes already in memory; `path` names it in errors.
+pub fn parse_idx_file(contents: Vec<u8>, path: &Path) -> Result<IdxArray> {
     let bytes = if contents.starts_with(&GZIP_MAGIC) {
         gunzip(&contents).with_context(|| {
             format!(

@@ -27,7 +27,7 @@ mod one_hot;
 mod test_util;
 
 pub use cache::{default_cache_dir, resolve_mnist_dir};
-pub use idx::{read_idx, IdxArray};
+pub use idx::{parse_idx_file, read_idx, IdxArray};
 pub use imdb::{
     find_imdb_file, load_imdb, prepare_imdb, read_imdb_npz, Imdb, ImdbOptions, ImdbRaw,
     IMDB_NPZ_FILE, IMDB_WORD_INDEX_FILE,

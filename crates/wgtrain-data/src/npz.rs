@@ -75,7 +75,12 @@ impl Npz {
         if size > MAX_MEMBER_BYTES {
             bail!("{source} claims to be {size} bytes uncompressed, which is implausibly large");
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // The claim sizes the buffer only up to what a real member's data could justify; a
+        // corrupt header claiming gigabytes gets a small buffer and fails on reading.
+        let plausible = size
+            .min(entry.compressed_size().saturating_mul(1032))
+            .min(1 << 26);
+        let mut bytes = Vec::with_capacity(plausible as usize);
         entry.read_to_end(&mut bytes).with_context(|| {
             format!("cannot decompress {source}; the archive is corrupt or incomplete")
         })?;

@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use wgtrain_graph::optim::OptimizerClock;
 use wgtrain_graph::ParamId;
 
-/// Metadata key of the run state in the backup file.
+/// Metadata keys of the run state and of the checksum over it and every tensor.
 const STATE_KEY: &str = "wgtrain.run_state";
+const CHECKSUM_KEY: &str = "wgtrain.checksum";
 pub(crate) const FORMAT: u32 = 1;
 const FILE_NAME: &str = "backup.safetensors";
 
@@ -184,7 +185,17 @@ impl BackupAndRestore {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let metadata = HashMap::from([(STATE_KEY.to_string(), serde_json::to_string(&state)?)]);
+        let state_text = serde_json::to_string(&state)?;
+        let mut named: Vec<(&str, &[u8])> = tensors
+            .iter()
+            .zip(&raw)
+            .map(|((name, _, _), bytes)| (name.as_str(), bytes.as_slice()))
+            .collect();
+        named.sort_by_key(|(name, _)| *name);
+        let metadata = HashMap::from([
+            (CHECKSUM_KEY.to_string(), checksum(&state_text, &named)),
+            (STATE_KEY.to_string(), state_text),
+        ]);
         let data = safetensors::serialize(views, Some(metadata))?;
         write_atomically(&self.path(), &data, "the backup")
     }
@@ -209,11 +220,19 @@ impl BackupAndRestore {
         };
         let st = SafeTensors::deserialize(&bytes).with_context(unreadable)?;
         let (_, meta) = SafeTensors::read_metadata(&bytes).with_context(unreadable)?;
-        let text = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(STATE_KEY))
-            .with_context(unreadable)?;
+        let entry = |key: &str| meta.metadata().as_ref().and_then(|m| m.get(key).cloned());
+        let text = entry(STATE_KEY).with_context(unreadable)?;
+        let mut named: Vec<(String, TensorView)> = st.tensors();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let named: Vec<(&str, &[u8])> = named.iter().map(|(n, t)| (n.as_str(), t.data())).collect();
+        if entry(CHECKSUM_KEY) != Some(checksum(&text, &named)) {
+            bail!(
+                "the backup {} is damaged (its checksum does not match its contents); delete it \
+                 to start the run afresh",
+                path.display()
+            );
+        }
+        let text = text.as_str();
         let state: RunState = serde_json::from_str(text).with_context(unreadable)?;
         if state.format != FORMAT {
             bail!(
@@ -294,6 +313,22 @@ impl BackupAndRestore {
         }
         Ok(Some((state, callbacks)))
     }
+}
+
+/// FNV-1a (64-bit) over the state text and each tensor's name and bytes, in name order.
+fn checksum(state: &str, tensors: &[(&str, &[u8])]) -> String {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(state.as_bytes());
+    for (name, data) in tensors {
+        eat(name.as_bytes());
+        eat(data);
+    }
+    format!("{hash:016x}")
 }
 
 impl Callback for BackupAndRestore {

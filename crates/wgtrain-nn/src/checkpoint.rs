@@ -76,7 +76,9 @@ impl Model {
         }
         let mut values = Vec::with_capacity(self.weights.len());
         for ((name, stored_name), (_, w)) in names.iter().zip(&stored).zip(&self.weights) {
-            let t = st.tensor(stored_name)?;
+            let t = st
+                .tensor(stored_name)
+                .with_context(|| format!("{} holds no weight '{stored_name}'", path.display()))?;
             if t.dtype() != Dtype::F32 || t.shape() != w.shape.0.as_slice() {
                 bail!(
                     "weight '{stored_name}' in {} is {:?} of shape {:?}, but the model's '{name}' needs F32 of shape {}",

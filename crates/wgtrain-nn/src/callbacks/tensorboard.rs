@@ -86,7 +86,10 @@ impl Callback for TensorBoard {
     fn on_train_batch_end(&mut self, _: usize, logs: &Logs, _: &mut Control) -> Result<()> {
         self.global_step += 1;
         let step = self.global_step;
-        if self.every_steps.is_some_and(|n| step.is_multiple_of(n as u64)) {
+        if self
+            .every_steps
+            .is_some_and(|n| step.is_multiple_of(n as u64))
+        {
             let values: Vec<(String, f32)> = logs
                 .iter()
                 .map(|(k, v)| (format!("batch_{k}"), *v))

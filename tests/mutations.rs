@@ -1,0 +1,94 @@
+//! Bad input is tried, not assumed, for the files a model reads: weights (safetensors, by
+//! `load_weights`) and run backups (`BackupAndRestore`, read when `fit` starts). Thousands of
+//! truncated, bit-flipped, overwritten and random files made from valid ones must each load or
+//! fail with an error naming the file — never a panic, a hang or a huge allocation (the
+//! harness of `crates/wgtrain-data/tests/mutation_harness`). `docs/reliability.md` lists the
+//! cases.
+
+#[path = "../crates/wgtrain-data/tests/mutation_harness/mod.rs"]
+mod mutation_harness;
+
+use mutation_harness::{mutations, try_all_files};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use wgtrain::cpu::CpuBackend;
+use wgtrain::nn::fit::Verbosity;
+use wgtrain::nn::layers::ActivationKind;
+use wgtrain::nn::{
+    Array, BackupAndRestore, CompileConfig, Dense, FitConfig, Loss, Model, Optimizer, Sequential,
+};
+
+fn model() -> Model {
+    wgtrain::nn::set_random_seed(3);
+    let mut s = Sequential::new([4]);
+    s.add(Dense::new(5).activation(ActivationKind::Relu))
+        .unwrap();
+    s.add(Dense::new(1)).unwrap();
+    let mut m = s.build().unwrap();
+    m.compile_on(
+        CompileConfig::new(Optimizer::adam(), Loss::MeanSquaredError),
+        Box::new(CpuBackend::with_threads(1)),
+    )
+    .unwrap();
+    m
+}
+
+fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgtrain-mutate-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn weights_files_never_panic_or_overallocate() {
+    let dir = scratch_dir("weights");
+    let valid_path = dir.join("valid.safetensors");
+    model().save_weights(&valid_path).unwrap();
+    let valid = std::fs::read(&valid_path).unwrap();
+    let mut m = model();
+    let load = |p: &Path| model().load_weights(p);
+    try_all_files(
+        "weights",
+        &mutations(&valid, 3000, 40),
+        &dir,
+        "w.safetensors",
+        load,
+    );
+    // A header claiming a tensor of 10^12 floats in a file of a few hundred bytes.
+    let header = r#"{"dense/kernel":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}}"#;
+    let mut claim = (header.len() as u64).to_le_bytes().to_vec();
+    claim.extend_from_slice(header.as_bytes());
+    claim.extend_from_slice(&[0; 16]);
+    try_all_files("weights claim", &[claim], &dir, "claim.safetensors", load);
+    m.load_weights(&valid_path).expect("the valid file loads");
+}
+
+#[test]
+fn backups_never_panic_or_overallocate() {
+    let dir = scratch_dir("backup");
+    let x = Array::new([40, 4], (0..160).map(|i| (i % 7) as f32 * 0.1).collect()).unwrap();
+    let y = Array::new([40, 1], (0..40).map(|i| (i % 3) as f32).collect()).unwrap();
+    let stop = AtomicBool::new(true);
+    let fit = |folder: &Path, interrupt: Option<&AtomicBool>| {
+        let mut backup = BackupAndRestore::new(folder);
+        let cfg = FitConfig {
+            epochs: 2,
+            batch_size: 8,
+            verbose: Verbosity::Silent,
+            interrupt,
+            ..Default::default()
+        };
+        model()
+            .fit_with_callbacks(&[&x], &[&y], &cfg, &mut [&mut backup])
+            .map(|_| ())
+    };
+    let made = dir.join("made");
+    fit(&made, Some(&stop)).unwrap();
+    let valid = std::fs::read(made.join("backup.safetensors")).unwrap();
+    let tried = dir.join("tried");
+    std::fs::create_dir_all(&tried).unwrap();
+    let resume = |_: &Path| fit(&tried, None);
+    let inputs = mutations(&valid, 1200, 41);
+    try_all_files("backup", &inputs, &tried, "backup.safetensors", resume);
+}
