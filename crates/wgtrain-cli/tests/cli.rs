@@ -184,23 +184,10 @@ fn evaluate_and_predict_use_saved_weights() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+/// Real MNIST, found as the command line finds it (`wgtrain::data::real_data`).
 fn mnist_dir() -> Option<String> {
-    let dir = std::env::var("WGTRAIN_MNIST_DIR").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/datasets/mnist"
-        )
-        .to_string()
-    });
-    if std::path::Path::new(&dir).is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "real MNIST is required under CI: {dir} is missing"
-    );
-    eprintln!("note: {dir} is missing; this test did not run");
-    None
+    use wgtrain::data::real_data::{real_dataset_dir, RealDataset};
+    real_dataset_dir(RealDataset::Mnist).map(|d| d.to_string_lossy().into_owned())
 }
 
 /// The `--device` GPU tests use: `WGTRAIN_TEST_ADAPTER`, else the software adapter. `None` (with

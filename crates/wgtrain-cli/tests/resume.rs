@@ -11,24 +11,9 @@ use std::time::{Duration, Instant};
 /// The tests time their kills against the runs' progress, so they run one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Real MNIST: `$WGTRAIN_MNIST_DIR`, else `../shared/datasets/mnist` beside the checkout. Missing,
-/// it fails the test under `CI=true` and leaves it out with a note elsewhere.
+/// Real MNIST, found as the command line finds it (`wgtrain::data::real_data`).
 fn mnist_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("WGTRAIN_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist")
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "real MNIST is required under CI but {} is missing; set WGTRAIN_MNIST_DIR",
-        dir.display()
-    );
-    eprintln!("note: {} is missing; this test did not run", dir.display());
-    None
+    wgtrain::data::real_data::real_dataset_dir(wgtrain::data::real_data::RealDataset::Mnist)
 }
 
 fn scratch_dir(tag: &str) -> PathBuf {

@@ -15,6 +15,7 @@ pub mod npy;
 pub mod npz;
 pub mod numpy_random;
 pub mod pickle;
+pub mod real_data;
 pub mod sequence;
 pub mod synthetic;
 pub mod word_index;

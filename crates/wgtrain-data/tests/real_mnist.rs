@@ -1,34 +1,11 @@
-use std::path::PathBuf;
-
 use wgtrain_data::load_mnist;
-
-fn real_mnist_dir() -> PathBuf {
-    std::env::var_os("WGTRAIN_MNIST_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/datasets/mnist"
-            ))
-        })
-}
+use wgtrain_data::real_data::{real_dataset_dir, RealDataset};
 
 #[test]
 fn loads_the_real_dataset() {
-    let dir = real_mnist_dir();
-    if !dir.is_dir() {
-        let note = format!(
-            "real MNIST not found at {}; set WGTRAIN_MNIST_DIR to a folder with the four \
-             MNIST files",
-            dir.display()
-        );
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{note} (required when CI=true)");
-        }
-        eprintln!("skipping: {note}");
+    let Some(dir) = real_dataset_dir(RealDataset::Mnist) else {
         return;
-    }
+    };
     let mnist = load_mnist(&dir).unwrap_or_else(|err| panic!("{err:#}"));
     assert_eq!(mnist.n_train(), 60_000);
     assert_eq!(mnist.n_test(), 10_000);

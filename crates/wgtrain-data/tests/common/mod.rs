@@ -188,28 +188,17 @@ pub fn json_i64s(value: &serde_json::Value) -> Vec<i64> {
         .collect()
 }
 
-/// The real-data directory: `$<env_var>` if set, else `shared/datasets/<name>`
-/// beside the repository. `None` (after saying so) when it is absent, except
-/// under `CI=true`, where a missing dataset fails the test instead.
+/// The real-data directory for `name` ("mnist" or "imdb"), found as the command line finds
+/// it (`wgtrain_data::real_data`); `env_var` must be the dataset's own variable.
 pub fn real_data_dir(env_var: &str, name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os(env_var)
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/datasets")
-                .join(name)
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let note = format!(
-        "real {name} data not found at {}; set {env_var} to a folder holding it",
-        dir.display()
+    use wgtrain_data::real_data::{real_dataset_dir, RealDataset};
+    let which = match name {
+        "mnist" => RealDataset::Mnist,
+        _ => RealDataset::Imdb,
+    };
+    assert!(
+        env_var.contains(&name.to_uppercase()),
+        "{env_var} is not {name}'s variable"
     );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{note} (required when CI=true)");
-    }
-    eprintln!("skipping: {note}");
-    None
+    real_dataset_dir(which)
 }
