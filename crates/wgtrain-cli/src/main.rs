@@ -10,6 +10,7 @@ mod evaluate;
 mod interrupt;
 mod models;
 mod train;
+mod user_data;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

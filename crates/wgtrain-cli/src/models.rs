@@ -33,6 +33,9 @@ pub struct Known {
     pub epochs: usize,
     pub batch_size: usize,
     load: fn(Option<&Path>) -> Result<Dataset>,
+    /// Whether the workload pads and truncates its sequences at the start (`--text-column`
+    /// follows it).
+    pub pre_padded: bool,
     /// Callbacks the workload's original trains with (the CLI's flags replace them).
     pub seed_callbacks: fn() -> Result<Vec<Box<dyn Callback>>>,
 }
@@ -90,6 +93,7 @@ pub const KNOWN: &[Known] = &[
         epochs: 40,
         batch_size: 128,
         load: mnist,
+        pre_padded: false,
         seed_callbacks: no_callbacks,
     },
     Known {
@@ -101,6 +105,7 @@ pub const KNOWN: &[Known] = &[
         epochs: 2,
         batch_size: 32,
         load: imdb_top_20000,
+        pre_padded: true,
         seed_callbacks: no_callbacks,
     },
     Known {
@@ -112,6 +117,7 @@ pub const KNOWN: &[Known] = &[
         epochs: 2,
         batch_size: 32,
         load: imdb_top_20000,
+        pre_padded: true,
         seed_callbacks: no_callbacks,
     },
     Known {
@@ -123,6 +129,7 @@ pub const KNOWN: &[Known] = &[
         epochs: 10,
         batch_size: 128,
         load: imdb_post_300,
+        pre_padded: false,
         seed_callbacks: imdb_dgcnn::seed_callbacks,
     },
 ];

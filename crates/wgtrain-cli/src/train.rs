@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::output_path::{check_writable, write_atomically};
+use wgtrain::nn::Array;
 use wgtrain::nn::{
     set_random_seed, BackupAndRestore, Callback, FitConfig, TensorBoard, Validation,
 };
@@ -64,6 +65,8 @@ pub struct TrainArgs {
     backup_every: Option<usize>,
     #[command(flatten)]
     callbacks: CallbackArgs,
+    #[command(flatten)]
+    data: crate::user_data::DataArgs,
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
@@ -99,21 +102,47 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let epochs = a.epochs.unwrap_or(known.epochs);
     let batch_size = a.batch_size.unwrap_or(known.batch_size);
-    let data = known
-        .load(a.data_dir.as_deref())
-        .context("pass the dataset's folder with --data-dir")?;
     set_random_seed(a.seed);
     let mut model = known.build()?;
+    let user = a.data.load(&model, known.pre_padded)?;
+    let data = match &user {
+        Some(_) => None,
+        None => Some(
+            known
+                .load(a.data_dir.as_deref())
+                .context("pass the dataset's folder with --data-dir")?,
+        ),
+    };
+    let (x_train, y_train) = match (&user, &data) {
+        (Some(u), _) => (&u.x, &u.y),
+        (None, Some(d)) => (&d.x_train, &d.y_train),
+        (None, None) => unreachable!("one of them is loaded"),
+    };
+    let validation_arrays: Option<(&Array, &Array)> = match (&user, &data) {
+        (Some(u), _) => u.validation.as_ref().map(|(x, y)| (x, y)),
+        (None, Some(d)) => Some((&d.x_test, &d.y_test)),
+        (None, None) => None,
+    };
+    let (vx, vy);
+    let validation = match (
+        validation_arrays,
+        user.as_ref().and_then(|u| u.validation_split),
+    ) {
+        (Some((x, y)), _) => {
+            (vx, vy) = ([x], [y]);
+            Validation::Data(&vx, &vy)
+        }
+        (None, Some(f)) => Validation::Split(f),
+        (None, None) => Validation::None,
+    };
     model.summary();
     let backend = backend_for(a.device, a.cpu_conv)?;
     let failed = run_failed(&backend.describe());
     model
         .compile_on(known.compile_config(), backend)
         .context(failed.clone())?;
-    let peak = model.planned_peak_bytes(
-        batch_size.min(data.x_train.samples()),
-        &[data.y_train.sample_shape()],
-    )?;
+    let peak =
+        model.planned_peak_bytes(batch_size.min(x_train.samples()), &[y_train.sample_shape()])?;
     println!(
         "backend: {}; planned peak memory of a training step: {:.2} MiB",
         model.backend_description(),
@@ -121,8 +150,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     );
     let mut tensorboard = match &a.tensorboard {
         Some(dir) => {
-            let train_batch = batch_size.min(data.x_train.samples());
-            let ops = model.training_step_ops(train_batch, &[data.y_train.sample_shape()])?;
+            let train_batch = batch_size.min(x_train.samples());
+            let ops = model.training_step_ops(train_batch, &[y_train.sample_shape()])?;
             let text = format!(
                 "{}: {} parameters ({} trainable); a training step of {train_batch} samples \
                  runs {ops} graph ops with a planned peak of {:.2} MiB on {}",
@@ -150,13 +179,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
     crate::interrupt::install()?;
     let history = model
         .fit_with_callbacks(
-            &[&data.x_train],
-            &[&data.y_train],
+            &[x_train],
+            &[y_train],
             &FitConfig {
                 epochs,
                 batch_size,
                 seed: Some(a.seed),
-                validation: Validation::Data(&[&data.x_test], &[&data.y_test]),
+                validation,
                 max_steps: a.max_steps,
                 interrupt: Some(&crate::interrupt::REQUESTED),
                 verbose: Verbosity::from_level(a.verbose)?,
@@ -185,7 +214,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         write_atomically(path, history.to_json().as_bytes(), "the history")?;
     }
     if let Some(path) = &a.save {
-        model.save_weights(path)?;
+        let keep = user.as_ref().map_or(&[][..], |u| u.keep.as_slice());
+        model.save_weights_with(path, keep)?;
         println!("weights saved to {}", path.display());
     }
     Ok(())

@@ -18,6 +18,8 @@ pub mod pickle;
 pub mod real_data;
 pub mod sequence;
 pub mod synthetic;
+pub mod table;
+pub mod text_vectorization;
 pub mod word_index;
 
 mod csv;

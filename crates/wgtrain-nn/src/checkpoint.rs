@@ -9,6 +9,15 @@ use std::path::Path;
 /// Metadata key holding the weight names in model order.
 const ORDER_KEY: &str = "wgtrain.weight_order";
 
+/// The metadata a weights file holds (the weight order, and what `save_weights_with` added).
+pub fn weights_metadata(path: &Path) -> Result<std::collections::HashMap<String, String>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read weights file {}", path.display()))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
 impl Model {
     /// The name each weight is saved under: "layer/weight".
     pub fn weight_names(&self) -> Vec<String> {
@@ -20,6 +29,12 @@ impl Model {
 
     /// Saves every weight to `path` as safetensors, like Keras' `save_weights`.
     pub fn save_weights(&mut self, path: &Path) -> Result<()> {
+        self.save_weights_with(path, &[])
+    }
+
+    /// `save_weights` with more (key, text) metadata kept in the file, e.g. how inputs were
+    /// prepared (`weights_metadata` reads it back).
+    pub fn save_weights_with(&mut self, path: &Path, extra: &[(String, String)]) -> Result<()> {
         let values = self.weight_values()?;
         let names = self.weight_names();
         let raw: Vec<Vec<u8>> = values
@@ -36,7 +51,8 @@ impl Model {
             })
             .collect::<Result<Vec<_>>>()?;
         let order = serde_json::to_string(&names)?;
-        let metadata = std::collections::HashMap::from([(ORDER_KEY.to_string(), order)]);
+        let mut metadata = std::collections::HashMap::from([(ORDER_KEY.to_string(), order)]);
+        metadata.extend(extra.iter().cloned());
         let data = safetensors::serialize(views, Some(metadata))?;
         crate::output_path::write_atomically(path, &data, "the weights")
     }
