@@ -1,5 +1,6 @@
 //! `wgtrain evaluate` and `wgtrain predict`: a reference model with saved weights, on its test
-//! split.
+//! split or on data of your own (`--x`, `--npz`, `--csv`; texts through the vocabulary saved
+//! with the weights, classes named by the saved label names).
 
 use crate::{backend_for, models, parse_cpu_conv, run_failed, DeviceChoice};
 use anyhow::{bail, Context, Result};
@@ -7,6 +8,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
+use wgtrain::nn::checkpoint::weights_metadata;
 use wgtrain::nn::output_path::{check_writable, write_atomically};
 use wgtrain::nn::{Array, Model};
 
@@ -30,6 +32,8 @@ pub struct ModelArgs {
     /// How the CPU backend computes three-tap, stride-1 convolutions: auto, gemm or winograd.
     #[arg(long, default_value = "auto", value_parser = parse_cpu_conv)]
     cpu_conv: ConvAlgorithm,
+    #[command(flatten)]
+    source: crate::user_data::SourceArgs,
 }
 
 #[derive(Args)]
@@ -44,8 +48,17 @@ pub struct PredictArgs {
     limit: Option<usize>,
 }
 
-/// The compiled model with its weights loaded, the test inputs and labels, and the batch size.
-fn prepared(a: &ModelArgs) -> Result<(Model, Array, Array, usize)> {
+/// What `prepared` gives: the compiled model with its weights, the inputs, their labels when
+/// known, the class names when the weights carry them, and the batch size.
+struct Prepared {
+    model: Model,
+    x: Array,
+    y: Option<Array>,
+    names: Option<Vec<String>>,
+    batch_size: usize,
+}
+
+fn prepared(a: &ModelArgs) -> Result<Prepared> {
     let known = models::lookup(&a.model)?;
     if !a.weights.is_file() {
         bail!(
@@ -54,10 +67,16 @@ fn prepared(a: &ModelArgs) -> Result<(Model, Array, Array, usize)> {
             a.model
         );
     }
-    let data = known
-        .load(a.data_dir.as_deref())
-        .context("pass the dataset's folder with --data-dir")?;
     let mut model = known.build()?;
+    let (x, y, names) = if a.source.given() {
+        let meta = weights_metadata(&a.weights)?;
+        a.source.load_for(&model, &meta)?
+    } else {
+        let data = known
+            .load(a.data_dir.as_deref())
+            .context("pass the dataset's folder with --data-dir")?;
+        (data.x_test, Some(data.y_test), None)
+    };
     let backend = backend_for(a.device, a.cpu_conv)?;
     let failed = run_failed(&backend.describe());
     model
@@ -67,15 +86,32 @@ fn prepared(a: &ModelArgs) -> Result<(Model, Array, Array, usize)> {
         .load_weights(&a.weights)
         .with_context(|| format!("--weights {} for {}", a.weights.display(), a.model))?;
     let batch_size = a.batch_size.unwrap_or(known.batch_size);
-    Ok((model, data.x_test, data.y_test, batch_size))
+    Ok(Prepared {
+        model,
+        x,
+        y,
+        names,
+        batch_size,
+    })
 }
 
 /// `wgtrain evaluate`: the loss and metrics on the test split, as Keras prints them.
 pub fn evaluate(a: ModelArgs) -> Result<()> {
-    let (mut model, x, y, batch_size) = prepared(&a)?;
+    let Prepared {
+        mut model,
+        x,
+        y,
+        batch_size,
+        ..
+    } = prepared(&a)?;
+    let y = y.context(
+        "evaluate needs labels: --label-column with --csv, --y with --x, or a --y-key array in \
+         the .npz",
+    )?;
     let logs = model.evaluate(&[&x], &[&y], batch_size)?;
     let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
-    println!("{} test samples - {}", x.samples(), line.join(" - "));
+    let which = if a.source.given() { "" } else { "test " };
+    println!("{} {which}samples - {}", x.samples(), line.join(" - "));
     Ok(())
 }
 
@@ -85,7 +121,13 @@ const CHUNK: usize = 4096;
 /// `wgtrain predict`: probabilities and the predicted class of every test sample, as CSV.
 pub fn predict(a: PredictArgs) -> Result<()> {
     check_writable(&a.output, "--output")?;
-    let (mut model, x, _, batch_size) = prepared(&a.model)?;
+    let Prepared {
+        mut model,
+        x,
+        names,
+        batch_size,
+        ..
+    } = prepared(&a.model)?;
     let n = a.limit.unwrap_or(usize::MAX).min(x.samples());
     let mut csv = Vec::new();
     let mut header_written = false;
@@ -99,7 +141,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             header_written = true;
         }
         for row in out.f32s()?.chunks(width) {
-            csv.extend_from_slice(csv_row(row).as_bytes());
+            csv.extend_from_slice(csv_row(row, names.as_deref()).as_bytes());
         }
         eprint!("\rpredicted {hi}/{n}");
         std::io::stderr().flush().ok();
@@ -120,7 +162,8 @@ fn header(width: usize) -> String {
     }
 }
 
-fn csv_row(row: &[f32]) -> String {
+/// One prediction's row; the class by its saved name when the weights carry the label names.
+fn csv_row(row: &[f32], names: Option<&[String]>) -> String {
     let class = if row.len() == 1 {
         usize::from(row[0] > 0.5)
     } else {
@@ -136,7 +179,10 @@ fn csv_row(row: &[f32]) -> String {
             .0
     };
     let probs: Vec<String> = row.iter().map(|p| format!("{p}")).collect();
-    format!("{},{class}\n", probs.join(","))
+    match names.and_then(|n| n.get(class)) {
+        Some(name) => format!("{},{name}\n", probs.join(",")),
+        None => format!("{},{class}\n", probs.join(",")),
+    }
 }
 
 #[cfg(test)]
@@ -146,9 +192,11 @@ mod tests {
     #[test]
     fn rows_give_the_probabilities_and_the_class() {
         assert_eq!(header(1), "probability,class\n");
-        assert_eq!(csv_row(&[0.75]), "0.75,1\n");
-        assert_eq!(csv_row(&[0.5]), "0.5,0\n");
+        assert_eq!(csv_row(&[0.75], None), "0.75,1\n");
+        assert_eq!(csv_row(&[0.5], None), "0.5,0\n");
         assert_eq!(header(3), "p0,p1,p2,class\n");
-        assert_eq!(csv_row(&[0.2, 0.5, 0.3]), "0.2,0.5,0.3,1\n");
+        assert_eq!(csv_row(&[0.2, 0.5, 0.3], None), "0.2,0.5,0.3,1\n");
+        let names = ["cat".to_string(), "dog".to_string(), "eel".to_string()];
+        assert_eq!(csv_row(&[0.2, 0.5, 0.3], Some(&names)), "0.2,0.5,0.3,dog\n");
     }
 }

@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use wgtrain::data::table::{label_ids, Table};
 use wgtrain::data::text_vectorization::TextVectorizer;
@@ -14,31 +15,38 @@ use wgtrain::data::{read_npy, NpyArray, NpyData, Npz};
 use wgtrain::graph::DType;
 use wgtrain::nn::{Array, Model};
 
+/// Where samples come from, for training, evaluation and prediction.
 #[derive(Args, Default)]
-pub struct DataArgs {
-    /// Train on these inputs (.npy, any numeric dtype, C or Fortran order) instead of the
-    /// workload's dataset; with --y
-    #[arg(long, requires = "y", conflicts_with_all = ["npz", "csv"])]
+pub struct SourceArgs {
+    /// Inputs from a .npy file (any numeric dtype, C or Fortran order) instead of the
+    /// workload's dataset
+    #[arg(long, conflicts_with_all = ["npz", "csv"])]
     x: Option<PathBuf>,
     /// The targets for --x (.npy): class ids, one-hot rows or values
     #[arg(long, requires = "x")]
     y: Option<PathBuf>,
-    /// Train on the arrays --x-key and --y-key of this .npz archive
+    /// The arrays --x-key and --y-key of this .npz archive
     #[arg(long, conflicts_with = "csv")]
     npz: Option<PathBuf>,
     #[arg(long, default_value = "x")]
     x_key: String,
     #[arg(long, default_value = "y")]
     y_key: String,
-    /// Train on a CSV with a header row (plain or gzipped): numeric feature columns, or a text
-    /// column (--text-column), and a label column (--label-column)
-    #[arg(long, requires = "label_column")]
-    csv: Option<PathBuf>,
+    /// A CSV with a header row (plain or gzipped): numeric feature columns, or a text column
+    /// (--text-column), and a label column (--label-column)
     #[arg(long)]
+    csv: Option<PathBuf>,
+    #[arg(long, requires = "csv")]
     label_column: Option<String>,
-    /// The CSV column holding texts, vectorized to the model's input length and vocabulary
+    /// The CSV column holding texts, turned into the model's token ids
     #[arg(long, requires = "csv")]
     text_column: Option<String>,
+}
+
+#[derive(Args, Default)]
+pub struct DataArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     /// Where texts are cut and padded to the model's length: pre (keep their ends, as
     /// pad_sequences and the IMDB workloads 2-4 do) or post (keep their starts, as
     /// TextVectorization and workload 1 do); default: the workload's
@@ -63,13 +71,75 @@ pub struct UserData {
     pub keep: Vec<(String, String)>,
 }
 
-impl DataArgs {
+impl SourceArgs {
     pub fn given(&self) -> bool {
         self.x.is_some() || self.npz.is_some() || self.csv.is_some()
     }
 
-    /// The user's data for `model`, or `None` when none was given.
-    /// `pre_padded`: whether the workload pads its sequences at the start.
+    /// The inputs, and the targets when the source has them, with the CSV reader (a saved
+    /// vocabulary and label names from `meta`, the weights' metadata, when given).
+    fn arrays(
+        &self,
+        model: &Model,
+        csv_reader: impl FnOnce(&Table) -> Result<CsvReader>,
+    ) -> Result<(Array, Option<Array>, Option<CsvReader>)> {
+        if let Some(x) = &self.x {
+            let xs = inputs(model, read_npy(x)?, &x.display().to_string())?;
+            let ys = match &self.y {
+                Some(y) => Some(targets(model, read_npy(y)?, &y.display().to_string())?),
+                None => None,
+            };
+            return Ok((xs, ys, None));
+        }
+        if let Some(path) = &self.npz {
+            let mut npz = Npz::open(path)?;
+            let shown = path.display();
+            let xs = inputs(
+                model,
+                npz.array(&self.x_key)?,
+                &format!("{shown}:{}", self.x_key),
+            )?;
+            let ys = match npz.keys().contains(&self.y_key) {
+                true => {
+                    let ys = npz.array(&self.y_key)?;
+                    Some(targets(model, ys, &format!("{shown}:{}", self.y_key))?)
+                }
+                false => None,
+            };
+            return Ok((xs, ys, None));
+        }
+        let path = self.csv.as_ref().context("no data source was given")?;
+        let table = Table::read(path)?;
+        let reader = csv_reader(&table)?;
+        let (x, y) = reader.arrays(model, &table)?;
+        Ok((x, y, Some(reader)))
+    }
+
+    /// Samples to evaluate or predict with a model trained on them: a text column goes through
+    /// the vocabulary saved with the weights (`meta`), labels through the saved names.
+    pub fn load_for(
+        &self,
+        model: &Model,
+        meta: &HashMap<String, String>,
+    ) -> Result<(Array, Option<Array>, Option<Vec<String>>)> {
+        let (x, y, reader) = self.arrays(model, |_| {
+            CsvReader::saved(
+                meta,
+                self.label_column.as_deref(),
+                self.text_column.as_deref(),
+            )
+        })?;
+        Ok((x, y, reader.and_then(|r| r.names)))
+    }
+}
+
+impl DataArgs {
+    pub fn given(&self) -> bool {
+        self.source.given()
+    }
+
+    /// The user's data for `model`, or `None` when none was given. `pre_padded`: whether the
+    /// workload pads its sequences at the start.
     pub fn load(&self, model: &Model, pre_padded: bool) -> Result<Option<UserData>> {
         if !self.given() {
             if self.validation_split.is_some() {
@@ -82,43 +152,31 @@ impl DataArgs {
                 bail!("--validation-split must be in [0, 1), got {f}");
             }
         }
-        let mut keep = Vec::new();
-        let (x, y, validation) = if let (Some(x), Some(y)) = (&self.x, &self.y) {
-            let (xs, ys) = (read_npy(x)?, read_npy(y)?);
-            let shown = (x.display().to_string(), y.display().to_string());
-            (
-                inputs(model, xs, &shown.0)?,
-                targets(model, ys, &shown.1)?,
-                None,
-            )
-        } else if let Some(path) = &self.npz {
-            let mut npz = Npz::open(path)?;
-            let (xs, ys) = (npz.array(&self.x_key)?, npz.array(&self.y_key)?);
-            let shown = path.display();
-            let x = inputs(model, xs, &format!("{shown}:{}", self.x_key))?;
-            (
-                x,
-                targets(model, ys, &format!("{shown}:{}", self.y_key))?,
-                None,
-            )
-        } else {
-            let csv = self.csv.as_ref().expect("given() saw one");
-            let label = self.label_column.as_deref().expect("clap requires it");
-            let table = Table::read(csv)?;
-            let at_start = self
-                .text_padding
-                .as_deref()
-                .map_or(pre_padded, |p| p == "pre");
-            let text = self.text_column.as_deref().map(|c| (c, at_start));
-            let reader = CsvReader::new(model, &table, label, text)?;
-            let (x, y) = reader.arrays(model, &table)?;
-            let validation = match &self.validation_csv {
-                Some(path) => Some(reader.arrays(model, &Table::read(path)?)?),
-                None => None,
-            };
-            keep.extend(reader.keep()?);
-            (x, y, validation)
+        let s = &self.source;
+        if s.csv.is_some() && s.label_column.is_none() {
+            bail!("training on --csv needs --label-column NAME, the column of the labels");
+        }
+        let at_start = self
+            .text_padding
+            .as_deref()
+            .map_or(pre_padded, |p| p == "pre");
+        let (x, y, reader) = s.arrays(model, |table| {
+            let label = s.label_column.as_deref().expect("checked above");
+            let text = s.text_column.as_deref().map(|c| (c, at_start));
+            CsvReader::new(model, table, label, text)
+        })?;
+        let Some(y) = y else {
+            bail!("training needs targets: give --y with --x, or an array --y-key in the .npz");
         };
+        let mut keep = Vec::new();
+        let mut validation = None;
+        if let Some(reader) = &reader {
+            if let Some(path) = &self.validation_csv {
+                let (vx, vy) = reader.arrays(model, &Table::read(path)?)?;
+                validation = Some((vx, vy.expect("a labelled reader gives targets")));
+            }
+            keep = reader.keep()?;
+        }
         Ok(Some(UserData {
             x,
             y,
@@ -131,7 +189,7 @@ impl DataArgs {
 
 /// How a CSV's columns become arrays: the features or the vectorized text, and the labels.
 struct CsvReader {
-    label: String,
+    label: Option<String>,
     text: Option<(String, TextVectorizer)>,
     names: Option<Vec<String>>,
 }
@@ -167,14 +225,52 @@ impl CsvReader {
             }
         };
         Ok(Self {
-            label: label.to_string(),
+            label: Some(label.to_string()),
             text,
             names,
         })
     }
 
-    fn arrays(&self, model: &Model, table: &Table) -> Result<(Array, Array)> {
-        let label_at = table.column(&self.label)?;
+    /// The reader a model was trained with, from its weights' metadata: the vocabulary (with
+    /// the text column, unless `text` names another) and the label names.
+    fn saved(
+        meta: &HashMap<String, String>,
+        label: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<Self> {
+        let names = match meta.get("wgtrain.label_names") {
+            Some(json) => Some(serde_json::from_str(json)?),
+            None => None,
+        };
+        let text = match meta.get("wgtrain.text_vectorization") {
+            Some(json) => {
+                let column = text
+                    .map(str::to_string)
+                    .or_else(|| meta.get("wgtrain.text_column").cloned())
+                    .context(
+                        "the weights hold a vocabulary but no text column; give --text-column",
+                    )?;
+                Some((column, serde_json::from_str(json)?))
+            }
+            None if text.is_some() => bail!(
+                "--text-column needs the vocabulary saved with the weights by `wgtrain train \
+                 --csv ... --text-column ... --save FILE`; these weights have none"
+            ),
+            None => None,
+        };
+        Ok(Self {
+            label: label.map(str::to_string),
+            text,
+            names,
+        })
+    }
+
+    /// The inputs, and the targets when the reader has a label column.
+    fn arrays(&self, model: &Model, table: &Table) -> Result<(Array, Option<Array>)> {
+        let label_at = match &self.label {
+            Some(label) => Some(table.column(label)?),
+            None => None,
+        };
         let n = table.rows.len();
         let x = match &self.text {
             Some((column, vectorizer)) => {
@@ -183,9 +279,13 @@ impl CsvReader {
                 Array::from_i32([n, vectorizer.output_sequence_length], ids)?
             }
             None => {
-                let (features, width) = table.features(&[label_at])?;
+                let except: Vec<usize> = label_at.into_iter().collect();
+                let (features, width) = table.features(&except)?;
                 Array::new([n, width], features)?
             }
+        };
+        let Some(label_at) = label_at else {
+            return Ok((x, None));
         };
         let values: Vec<f32> = table
             .rows
@@ -193,7 +293,7 @@ impl CsvReader {
             .map(|r| self.label_value(&r[label_at], &table.source))
             .collect::<Result<_>>()?;
         let y = shape_targets(model, values, vec![n], &table.source)?;
-        Ok((x, y))
+        Ok((x, Some(y)))
     }
 
     fn label_value(&self, value: &str, source: &str) -> Result<f32> {

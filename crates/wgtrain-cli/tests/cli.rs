@@ -755,6 +755,47 @@ fn train_takes_a_csv_of_texts_with_named_labels() {
     let meta = wgtrain::nn::checkpoint::weights_metadata(&weights).unwrap();
     assert_eq!(meta["wgtrain.label_names"], r#"["negative","positive"]"#);
     assert!(meta["wgtrain.text_vectorization"].contains(r#""wonderful""#));
+    // Predict and evaluate through the saved vocabulary, naming the classes.
+    let new_texts = dir.join("new.csv");
+    std::fs::write(
+        &new_texts,
+        "text\n\"A wonderful, fine film!\"\nawful and dull<br />bad\n",
+    )
+    .unwrap();
+    let preds = dir.join("preds.csv");
+    let (ok, text) = wgtrain(&[
+        "predict",
+        "imdb-cnn",
+        "--device",
+        "cpu",
+        "--weights",
+        w,
+        "--csv",
+        new_texts.to_str().unwrap(),
+        "-o",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let rows = std::fs::read_to_string(&preds).unwrap();
+    let classes: Vec<&str> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(classes, ["positive", "negative"], "{rows}");
+    let (ok, text) = wgtrain(&[
+        "evaluate",
+        "imdb-cnn",
+        "--device",
+        "cpu",
+        "--weights",
+        w,
+        "--csv",
+        csv_path,
+        "--label-column",
+        "label",
+    ]);
+    assert!(ok && text.contains("300 samples - loss"), "{text}");
     let (ok, text) = wgtrain(
         &[
             &args[..],
