@@ -57,6 +57,19 @@ fn batch_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     out[i] = x[i] * scale + (beta[k] - moments[k] * scale);
 }
 
+// This invocation's share of column k's sums of dy and of dy * (x - mean).
+fn dy_partial_sums(k: u32, lid: u32) -> vec2<f32> {
+    let rows = P(0u);
+    let c = P(1u);
+    let mean = moments[k];
+    var sums = vec2<f32>(0.0, 0.0);
+    for (var r = lid; r < rows; r += WG) {
+        let i = r * c + k;
+        sums += vec2<f32>(dy[i], dy[i] * (x[i] - mean));
+    }
+    return sums;
+}
+
 // d/dx: the column's sums of dy and dy * (x - mean), then
 // scale * (dy - mean(dy) - (x - mean) * mean(dy * (x - mean)) / (variance + epsilon)).
 @compute @workgroup_size(64)
@@ -69,17 +82,11 @@ fn batch_norm_grad_x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
         return;
     }
     let mean = moments[k];
-    var sum_dy = 0.0;
-    var sum_dy_centered = 0.0;
-    for (var r = lid; r < rows; r += WG) {
-        let i = r * c + k;
-        sum_dy += dy[i];
-        sum_dy_centered += dy[i] * (x[i] - mean);
-    }
+    let partial = dy_partial_sums(k, lid);
     let n = f32(rows);
-    let shift = tree_sum(lid, sum_dy) / n;
+    let shift = tree_sum(lid, partial.x) / n;
     let var_eps = moments[c + k] + PF(2u);
-    let slope = tree_sum(lid, sum_dy_centered) / (n * var_eps);
+    let slope = tree_sum(lid, partial.y) / (n * var_eps);
     let scale = gamma[k] / sqrt(var_eps);
     for (var r = lid; r < rows; r += WG) {
         let i = r * c + k;
@@ -92,18 +99,11 @@ fn batch_norm_grad_x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 fn batch_norm_grad_gamma(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                          @builtin(local_invocation_index) lid: u32) {
     let k = column(wid, nwg);
-    let rows = P(0u);
     let c = P(1u);
     if k >= c {
         return;
     }
-    let mean = moments[k];
-    var sum_dy_centered = 0.0;
-    for (var r = lid; r < rows; r += WG) {
-        let i = r * c + k;
-        sum_dy_centered += dy[i] * (x[i] - mean);
-    }
-    let total = tree_sum(lid, sum_dy_centered);
+    let total = tree_sum(lid, dy_partial_sums(k, lid).y);
     if lid == 0u {
         out[k] = total / sqrt(moments[c + k] + PF(2u));
     }

@@ -117,12 +117,7 @@ fn evaluate_and_predict_use_saved_weights() {
         .concat(),
     );
     assert!(ok, "{text}");
-    let val_accuracy = text
-        .lines()
-        .find_map(|l| l.strip_prefix("test accuracy: "))
-        .expect("train prints the test accuracy")
-        .trim()
-        .to_string();
+    let val_accuracy = format!("{:.4}", test_accuracy(&text));
     let weights_args = ["--weights", weights.to_str().unwrap()];
     let (ok, text) = wgtrain(
         &[
@@ -185,6 +180,16 @@ fn evaluate_and_predict_use_saved_weights() {
 }
 
 /// Real MNIST, found as the command line finds it (`wgtrain::data::real_data`).
+/// The accuracy `train` prints at its end ("test accuracy: 0.9123").
+fn test_accuracy(text: &str) -> f32 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("test accuracy: "))
+        .expect("train prints the test accuracy")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
 fn mnist_dir() -> Option<String> {
     use wgtrain::data::real_data::{real_dataset_dir, RealDataset};
     real_dataset_dir(RealDataset::Mnist).map(|d| d.to_string_lossy().into_owned())
@@ -746,12 +751,7 @@ fn train_takes_a_csv_of_texts_with_named_labels() {
         .concat(),
     );
     assert!(ok, "{text}");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("test accuracy"))
-        .unwrap();
-    let acc: f32 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(acc > 0.95, "{text}");
+    assert!(test_accuracy(&text) > 0.95, "{text}");
     let meta = wgtrain::nn::checkpoint::weights_metadata(&weights).unwrap();
     assert_eq!(meta["wgtrain.label_names"], r#"["negative","positive"]"#);
     assert!(meta["wgtrain.text_vectorization"].contains(r#""wonderful""#));
@@ -833,11 +833,7 @@ fn the_review_csv_trains_as_well_as_the_npz() {
         ];
         let (ok, text) = wgtrain(&[&args[..], extra].concat());
         assert!(ok, "{text}");
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("test accuracy"))
-            .unwrap();
-        line.rsplit(' ').next().unwrap().parse().unwrap()
+        test_accuracy(&text)
     };
     let npz = accuracy(&["--data-dir", imdb.to_str().unwrap()]);
     let csv = imdb.join("imdb_reviews.csv.gz");

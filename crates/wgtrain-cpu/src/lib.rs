@@ -13,8 +13,8 @@ pub use kernels::conv::ConvAlgorithm;
 use kernels::{batch_norm, conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
-    check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
-    ScalarQueue, Stored, MAX_SCALARS,
+    check_params, check_slot_values, feed_inputs, scalar_nodes, stored, BackendError,
+    BackendResult, BackendStats, ScalarQueue, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::fusion::Fusion;
 use wgtrain_graph::plan::is_view;
@@ -149,13 +149,7 @@ impl Backend for CpuBackend {
 
     fn write_optimizer_slot(&mut self, id: ParamId, k: usize, values: &[f32]) -> BackendResult<()> {
         let n = self.param(id)?.len();
-        if k > 1 || values.len() != n {
-            return Err(err(format!(
-                "optimizer slot {k} of parameter {} takes {n} values, got {}",
-                id.0,
-                values.len()
-            )));
-        }
+        check_slot_values(id, k, n, values.len())?;
         if self.optimizer_slots.len() < self.params.len() {
             self.optimizer_slots
                 .resize_with(self.params.len(), Default::default);

@@ -12,8 +12,8 @@ use crate::readback::ScalarRing;
 use crate::tuning::Tuning;
 use std::sync::{Arc, Mutex};
 use wgtrain_graph::backend::{
-    check_params, feed_inputs, scalar_nodes, stored, BackendError, BackendResult, BackendStats,
-    Feed, Stored, MAX_SCALARS,
+    check_params, check_slot_values, feed_inputs, scalar_nodes, stored, BackendError,
+    BackendResult, BackendStats, Feed, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::fusion::Fusion;
 use wgtrain_graph::{Backend, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
@@ -540,13 +540,7 @@ impl Backend for GpuBackend {
 
     fn write_optimizer_slot(&mut self, id: ParamId, k: usize, values: &[f32]) -> BackendResult<()> {
         let n = self.param_buffer(id)?.1;
-        if k > 1 || values.len() != n {
-            return Err(err(format!(
-                "optimizer slot {k} of parameter {} takes {n} values, got {}",
-                id.0,
-                values.len()
-            )));
-        }
+        check_slot_values(id, k, n, values.len())?;
         let Some(slot) = self.plans_optimizer_slots_for(id, k) else {
             return Err(err(format!(
                 "parameter {} has no optimizer state: compile a training plan first",

@@ -76,6 +76,17 @@ pub struct BackendError(pub String);
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// Fails unless `len` values fit optimizer slot `k` (0 or 1) of parameter `id`, of `n` values.
+pub fn check_slot_values(id: ParamId, k: usize, n: usize, len: usize) -> BackendResult<()> {
+    if k > 1 || len != n {
+        return Err(BackendError(format!(
+            "optimizer slot {k} of parameter {} takes {n} values, got {len}",
+            id.0
+        )));
+    }
+    Ok(())
+}
+
 pub trait Backend {
     /// A one-line description, e.g. "cpu (2 threads)".
     fn describe(&self) -> String;
