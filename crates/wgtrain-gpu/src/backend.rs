@@ -324,25 +324,31 @@ impl GpuBackend {
         if spec.slots() == 0 {
             return Ok(());
         }
+        for u in &plan.updates {
+            self.allocate_optimizer_slots(u.param)?;
+        }
+        Ok(())
+    }
+
+    /// The two optimizer-state buffers of parameter `id` (zeros), unless it has them.
+    fn allocate_optimizer_slots(&mut self, id: ParamId) -> BackendResult<()> {
         if self.optimizer_slots.len() < self.params.len() {
             self.optimizer_slots.resize_with(self.params.len(), || None);
         }
-        for u in &plan.updates {
-            if self.optimizer_slots[u.param.0].is_some() {
-                continue;
-            }
-            let n = self.param_buffer(u.param)?.1;
-            let usage = wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC;
-            let slots = self.allocating("optimizer state", (2 * n * 4) as u64, || {
-                [
-                    self.buffer((n * 4) as u64, usage, "optimizer state"),
-                    self.buffer((n * 4) as u64, usage, "optimizer state"),
-                ]
-            })?;
-            self.optimizer_slots[u.param.0] = Some(slots);
+        if self.optimizer_slots[id.0].is_some() {
+            return Ok(());
         }
+        let n = self.param_buffer(id)?.1;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let slots = self.allocating("optimizer state", (2 * n * 4) as u64, || {
+            [
+                self.buffer((n * 4) as u64, usage, "optimizer state"),
+                self.buffer((n * 4) as u64, usage, "optimizer state"),
+            ]
+        })?;
+        self.optimizer_slots[id.0] = Some(slots);
         Ok(())
     }
 
@@ -541,12 +547,10 @@ impl Backend for GpuBackend {
     fn write_optimizer_slot(&mut self, id: ParamId, k: usize, values: &[f32]) -> BackendResult<()> {
         let n = self.param_buffer(id)?.1;
         check_slot_values(id, k, n, values.len())?;
-        let Some(slot) = self.plans_optimizer_slots_for(id, k) else {
-            return Err(err(format!(
-                "parameter {} has no optimizer state: compile a training plan first",
-                id.0
-            )));
-        };
+        self.allocate_optimizer_slots(id)?;
+        let slot = self
+            .plans_optimizer_slots_for(id, k)
+            .expect("allocated just above");
         self.queue
             .write_buffer(slot, 0, bytemuck::cast_slice(values));
         Ok(())

@@ -214,9 +214,13 @@ impl LayerHandle {
         Self::named(layer, &name)
     }
     pub fn named(layer: impl Layer + 'static, name: &str) -> Self {
+        Self::boxed(Box::new(layer), name)
+    }
+    /// A handle on a layer already boxed (one made from a model file).
+    pub fn boxed(layer: Box<dyn Layer>, name: &str) -> Self {
         Self {
             inner: Rc::new(RefCell::new(LayerSlot {
-                layer: Box::new(layer),
+                layer,
                 name: name.to_string(),
                 built: false,
                 weights: Vec::new(),

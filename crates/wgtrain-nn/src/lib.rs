@@ -15,6 +15,8 @@ pub mod layer;
 pub mod layers;
 pub mod loss;
 pub mod model;
+pub mod model_file;
+pub mod model_json;
 pub mod output_path;
 pub mod progress;
 pub mod sequential;
@@ -41,6 +43,8 @@ pub use layers::{
 };
 pub use loss::Loss;
 pub use model::{CompileConfig, Model};
+pub use model_file::load_model;
+pub use model_json::{register_layer, LayerConstructor};
 pub use sequential::Sequential;
 pub use tensor::{Input, Tensor};
 pub use wgtrain_graph::OptimizerSpec as Optimizer;

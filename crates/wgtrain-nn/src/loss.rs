@@ -15,6 +15,16 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// The Keras name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BinaryCrossentropy => "binary_crossentropy",
+            Self::CategoricalCrossentropy => "categorical_crossentropy",
+            Self::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+            Self::MeanSquaredError => "mean_squared_error",
+        }
+    }
+
     pub fn parse(name: &str) -> Result<Self> {
         Ok(match name {
             "binary_crossentropy" => Self::BinaryCrossentropy,
