@@ -1,21 +1,30 @@
 use crate::callbacks::CallbackArgs;
 use crate::models;
 use crate::{backend_for, parse_cpu_conv, run_failed, DeviceChoice};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::output_path::{check_writable, write_atomically};
-use wgtrain::nn::Array;
 use wgtrain::nn::{
     set_random_seed, BackupAndRestore, Callback, FitConfig, TensorBoard, Validation,
 };
+use wgtrain::nn::{Array, CompileConfig, Loss, Model, Optimizer};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model name: mnist-antirectifier, imdb-fm, imdb-cnn or imdb-dgcnn.
+    /// Model name (mnist-antirectifier, imdb-fm, imdb-cnn or imdb-dgcnn), or a model file
+    /// (FILE.json from Model::to_json) trained on your own data with --loss and --optimizer.
     model: String,
+    /// The loss (binary_crossentropy, categorical_crossentropy,
+    /// sparse_categorical_crossentropy, mean_squared_error); default: the workload's
+    #[arg(long)]
+    loss: Option<String>,
+    /// The optimizer by Keras name with its defaults (sgd, rmsprop, adam, adamw, nadam);
+    /// default: the workload's
+    #[arg(long)]
+    optimizer: Option<String>,
     /// Epochs (default: the workload's, 40 for MNIST, 2 for IMDB).
     #[arg(long)]
     epochs: Option<usize>,
@@ -70,7 +79,18 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let known = models::lookup(&a.model)?;
+    let from_file = a.model.ends_with(".json");
+    let known = if from_file {
+        None
+    } else {
+        Some(models::lookup(&a.model)?)
+    };
+    if from_file && !a.data.given() {
+        bail!(
+            "a model file brings no data: train {} on your own with --x/--y, --npz or --csv",
+            a.model
+        );
+    }
     for (path, flag) in [(&a.history, "--history"), (&a.save, "--save")] {
         if let Some(path) = path {
             check_writable(path, flag)?;
@@ -90,7 +110,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let mut callbacks = a.callbacks.build()?;
     if !a.callbacks.replaces_seed_callbacks() {
-        let mut seed = (known.seed_callbacks)()?;
+        let mut seed = match known {
+            Some(k) => (k.seed_callbacks)()?,
+            None => Vec::new(),
+        };
         if !seed.is_empty() {
             println!(
                 "callbacks: the workload's learning-rate plateau and early stopping \
@@ -100,15 +123,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
         seed.append(&mut callbacks);
         callbacks = seed;
     }
-    let epochs = a.epochs.unwrap_or(known.epochs);
-    let batch_size = a.batch_size.unwrap_or(known.batch_size);
+    let epochs = a.epochs.unwrap_or(known.map_or(1, |k| k.epochs));
+    let batch_size = a.batch_size.unwrap_or(known.map_or(32, |k| k.batch_size));
+    let compile = compile_config(known, a.loss.as_deref(), a.optimizer.as_deref())?;
     set_random_seed(a.seed);
-    let mut model = known.build()?;
-    let user = a.data.load(&model, known.pre_padded)?;
+    let mut model = match known {
+        Some(k) => k.build()?,
+        None => Model::from_json_file(std::path::Path::new(&a.model))?,
+    };
+    let user = a.data.load(&model, known.is_some_and(|k| k.pre_padded))?;
     let data = match &user {
         Some(_) => None,
         None => Some(
             known
+                .expect("a model file needs data of its own, checked above")
                 .load(a.data_dir.as_deref())
                 .context("pass the dataset's folder with --data-dir")?,
         ),
@@ -138,9 +166,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     model.summary();
     let backend = backend_for(a.device, a.cpu_conv)?;
     let failed = run_failed(&backend.describe());
-    model
-        .compile_on(known.compile_config(), backend)
-        .context(failed.clone())?;
+    model.compile_on(compile, backend).context(failed.clone())?;
     let peak =
         model.planned_peak_bytes(batch_size.min(x_train.samples()), &[y_train.sample_shape()])?;
     println!(
@@ -219,4 +245,25 @@ pub fn run(a: TrainArgs) -> Result<()> {
         println!("weights saved to {}", path.display());
     }
     Ok(())
+}
+
+/// The workload's optimizer and loss, or those the flags name (a model file needs a loss).
+fn compile_config(
+    known: Option<&models::Known>,
+    loss: Option<&str>,
+    optimizer: Option<&str>,
+) -> Result<CompileConfig> {
+    let loss = match (loss, known) {
+        (Some(name), _) => Loss::parse(name).context("--loss")?,
+        (None, Some(k)) => k.loss,
+        (None, None) => bail!("a model file needs --loss NAME (e.g. binary_crossentropy)"),
+    };
+    let optimizer = match (optimizer, known) {
+        (Some(name), _) => Optimizer::from_name(name).with_context(|| {
+            format!("--optimizer {name}: known are sgd, rmsprop, adam, adamw and nadam")
+        })?,
+        (None, Some(k)) => (k.optimizer)(),
+        (None, None) => Optimizer::adam(),
+    };
+    Ok(CompileConfig::new(optimizer, loss))
 }

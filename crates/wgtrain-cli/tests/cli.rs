@@ -702,6 +702,27 @@ fn train_takes_npy_arrays_and_names_a_shape_mismatch() {
     ];
     let (ok, text) = wgtrain(&[&args[..], &csv_args[..]].concat());
     assert!(ok, "{text}");
+    // A model file of built-in layers trains on the same arrays with the loss from the flags.
+    let model = {
+        use wgtrain::nn::layers::ActivationKind;
+        let mut s = wgtrain::nn::Sequential::new([784]);
+        s.add(wgtrain::nn::Dense::new(16).activation(ActivationKind::Relu))
+            .unwrap();
+        s.add(wgtrain::nn::Dense::new(10).activation(ActivationKind::Softmax))
+            .unwrap();
+        s.build().unwrap().to_json().unwrap()
+    };
+    let model_path = dir.join("model.json");
+    std::fs::write(&model_path, model).unwrap();
+    let m = model_path.to_str().unwrap();
+    let file_args = ["train", m, "--device", "cpu", "--x", xs, "--y", ys];
+    let (ok, text) = wgtrain(&[&file_args[..], &["--loss", "categorical_crossentropy"]].concat());
+    assert!(ok, "{text}");
+    assert!(text.contains("dense") && text.contains("loss:"), "{text}");
+    let (ok, text) = wgtrain(&file_args);
+    assert!(!ok && text.contains("--loss NAME"), "{text}");
+    let (ok, text) = wgtrain(&["train", m, "--loss", "mse"]);
+    assert!(!ok && text.contains("brings no data"), "{text}");
     let narrow = dir.join("narrow.npy");
     npy_file(&narrow, "<f4", false, &[n, 5], &x[..n * 5 * 4]);
     let (ok, text) = wgtrain(&[&args[..], &["--x", narrow.to_str().unwrap(), "--y", ys]].concat());
