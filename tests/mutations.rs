@@ -92,3 +92,28 @@ fn backups_never_panic_or_overallocate() {
     let inputs = mutations(&valid, 1200, 41);
     try_all_files("backup", &inputs, &tried, "backup.safetensors", resume);
 }
+
+#[test]
+fn model_files_never_panic_or_overallocate() {
+    let dir = scratch_dir("model-json");
+    let text = model().to_json().unwrap();
+    let read = |p: &Path| Model::from_json_file(p).map(|_| ());
+    let inputs = mutations(text.as_bytes(), 3000, 42);
+    try_all_files("model json", &inputs, &dir, "m.json", read);
+    // A layer claiming 10^12 units, and an input of 10^12 features: refused as too large
+    // before anything that size is asked for.
+    let huge_layer = text.replacen("\"units\": 5", "\"units\": 1000000000000", 1);
+    let huge_input = text.replacen("4\n", "1000000000000\n", 1);
+    for claim in [&huge_layer, &huge_input] {
+        assert_ne!(claim, &text);
+        let Err(err) = Model::from_json(claim) else {
+            panic!("a 10^12-value weight must be refused");
+        };
+        assert!(
+            format!("{err:#}").contains("larger than one weight may be"),
+            "{err:#}"
+        );
+    }
+    let claims = [huge_layer.into_bytes(), huge_input.into_bytes()];
+    try_all_files("model json claims", &claims, &dir, "claim.json", read);
+}

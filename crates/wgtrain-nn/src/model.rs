@@ -72,6 +72,9 @@ pub struct Model {
     pub(crate) runtime: Option<Runtime>,
 }
 
+/// The most values one weight may hold (float32: 8 GiB); larger is a configuration mistake.
+const MAX_WEIGHT_VALUES: usize = 1 << 31;
+
 /// A graph of the model for one batch size.
 pub(crate) struct Traced {
     pub graph: Graph,
@@ -119,6 +122,18 @@ impl Model {
             let slot = l.inner.borrow();
             for w in &slot.weights {
                 weights.push((slot.name.clone(), w.clone()));
+            }
+        }
+        for (layer, w) in &weights {
+            let values = w.shape.0.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if values.is_none_or(|v| v > MAX_WEIGHT_VALUES) {
+                bail!(
+                    "weight {layer}/{} of shape {} is larger than one weight may be ({} values, \
+                     8 GiB); check the layer's configuration",
+                    w.name,
+                    w.shape,
+                    MAX_WEIGHT_VALUES
+                );
             }
         }
         let seed = global_seed();
