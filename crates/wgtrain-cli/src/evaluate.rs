@@ -5,7 +5,7 @@
 use crate::{backend_for, models, parse_cpu_conv, run_failed, DeviceChoice};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use wgtrain::cpu::ConvAlgorithm;
 use wgtrain::nn::checkpoint::weights_metadata;
@@ -131,6 +131,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let n = a.limit.unwrap_or(usize::MAX).min(x.samples());
     let mut csv = Vec::new();
     let mut header_written = false;
+    // A progress line redrawn in place on a terminal; whole lines in a pipe or log file.
+    let terminal = std::io::stderr().is_terminal();
     for lo in (0..n).step_by(CHUNK) {
         let hi = (lo + CHUNK).min(n);
         let chunk = x.slice_rows(lo, hi)?;
@@ -143,10 +145,16 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         for row in out.f32s()?.chunks(width) {
             csv.extend_from_slice(csv_row(row, names.as_deref()).as_bytes());
         }
-        eprint!("\rpredicted {hi}/{n}");
-        std::io::stderr().flush().ok();
+        if terminal {
+            eprint!("\rpredicted {hi}/{n}");
+            std::io::stderr().flush().ok();
+        } else {
+            eprintln!("predicted {hi}/{n}");
+        }
     }
-    eprintln!();
+    if terminal {
+        eprintln!();
+    }
     write_atomically(&a.output, &csv, "the predictions")?;
     println!("{n} predictions written to {}", a.output.display());
     Ok(())

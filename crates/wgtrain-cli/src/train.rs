@@ -16,7 +16,12 @@ use wgtrain::nn::{Array, CompileConfig, Loss, Model, Optimizer};
 pub struct TrainArgs {
     /// Model name (mnist-antirectifier, imdb-fm, imdb-cnn or imdb-dgcnn), or a model file
     /// (FILE.json from Model::to_json) trained on your own data with --loss and --optimizer.
-    model: String,
+    #[arg(required_unless_present = "model_file", conflicts_with = "model_file")]
+    model: Option<String>,
+    /// A model file (FILE.json from Model::to_json) to train on your own data, as the
+    /// MODEL argument FILE.json does.
+    #[arg(long = "model")]
+    model_file: Option<PathBuf>,
     /// The loss (binary_crossentropy, categorical_crossentropy,
     /// sparse_categorical_crossentropy, mean_squared_error); default: the workload's
     #[arg(long)]
@@ -79,16 +84,21 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let from_file = a.model.ends_with(".json");
+    let model_name = match (&a.model, &a.model_file) {
+        (Some(name), _) => name.clone(),
+        (None, Some(path)) => path.display().to_string(),
+        (None, None) => bail!("name a model, or a model file with --model FILE.json"),
+    };
+    let from_file = a.model_file.is_some() || model_name.ends_with(".json");
     let known = if from_file {
         None
     } else {
-        Some(models::lookup(&a.model)?)
+        Some(models::lookup(&model_name)?)
     };
     if from_file && !a.data.given() {
         bail!(
             "a model file brings no data: train {} on your own with --x/--y, --npz or --csv",
-            a.model
+            model_name
         );
     }
     for (path, flag) in [(&a.history, "--history"), (&a.save, "--save")] {
@@ -129,7 +139,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     set_random_seed(a.seed);
     let mut model = match known {
         Some(k) => k.build()?,
-        None => Model::from_json_file(std::path::Path::new(&a.model))?,
+        None => Model::from_json_file(std::path::Path::new(&model_name))?,
     };
     let user = a.data.load(&model, known.is_some_and(|k| k.pre_padded))?;
     let data = match &user {
@@ -181,7 +191,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             let text = format!(
                 "{}: {} parameters ({} trainable); a training step of {train_batch} samples \
                  runs {ops} graph ops with a planned peak of {:.2} MiB on {}",
-                a.model,
+                model_name,
                 model.count_params(),
                 model.count_trainable_params(),
                 peak as f64 / (1024.0 * 1024.0),

@@ -721,6 +721,11 @@ fn train_takes_npy_arrays_and_names_a_shape_mismatch() {
     assert!(text.contains("dense") && text.contains("loss:"), "{text}");
     let (ok, text) = wgtrain(&file_args);
     assert!(!ok && text.contains("--loss NAME"), "{text}");
+    let flag_args = [
+        "train", "--model", m, "--device", "cpu", "--x", xs, "--y", ys,
+    ];
+    let (ok, text) = wgtrain(&[&flag_args[..], &["--loss", "categorical_crossentropy"]].concat());
+    assert!(ok, "{text}");
     let (ok, text) = wgtrain(&["train", m, "--loss", "mse"]);
     assert!(!ok && text.contains("brings no data"), "{text}");
     let narrow = dir.join("narrow.npy");
