@@ -146,3 +146,31 @@ fn imdb_text_folders_never_panic_or_overallocate() {
         read,
     );
 }
+
+#[test]
+fn csv_tables_never_panic_or_overallocate() {
+    let tmp = TempDir::new("mutate-table");
+    let csv = "a,b,label,text\n1,2.5,cat,\"quoted, with \"\"quotes\"\"\"\n-3,4e1,dog,plain\n\
+               0,0,cat,\"two\nlines\"\n";
+    let read = |p: &Path| -> anyhow::Result<()> {
+        let t = wgtrain_data::table::Table::read(p)?;
+        let label = t.column("label")?;
+        let text = t.column("text")?;
+        t.features(&[label, text])?;
+        Ok(())
+    };
+    try_all_files(
+        "csv",
+        &mutations(csv.as_bytes(), 3000, 50),
+        tmp.path(),
+        "t.csv",
+        read,
+    );
+    try_all_files(
+        "csv.gz",
+        &mutations(&gzip(csv.as_bytes()), 1500, 51),
+        tmp.path(),
+        "t.csv",
+        read,
+    );
+}
