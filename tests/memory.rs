@@ -1,5 +1,6 @@
 //! Memory over a run: ten epochs keep the process's resident memory flat on each backend (a
-//! step allocates nothing that lives on), sampled from /proc at every epoch's end.
+//! step allocates nothing that lives on), sampled from /proc at every epoch's end; on the GPU
+//! the device memory held is the planned peak.
 
 mod harness;
 
@@ -11,6 +12,9 @@ use wgtrain::nn::{
     Array, Callback, CompileConfig, Control, Dense, Dropout, FitConfig, Logs, Loss, Optimizer,
     Sequential, Validation,
 };
+
+/// Resident memory is the whole process's, so the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The process's resident set, in bytes.
 fn resident_bytes() -> usize {
@@ -94,8 +98,46 @@ fn assert_flat(what: &str, rss: &[usize]) {
 
 #[test]
 fn ten_epochs_keep_resident_memory_flat() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert_flat("cpu", &ten_epochs(Box::new(CpuBackend::new())));
     if let Some(gpu) = harness::gpu_backend() {
         assert_flat("gpu", &ten_epochs(Box::new(gpu)));
     }
+}
+
+/// On the GPU, the device memory a training run holds — parameters, optimizer slots, the
+/// plan's arena — is the planned peak of its step, to the byte (a dense model needs no
+/// scratch).
+#[test]
+fn gpu_device_memory_is_the_planned_peak() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = harness::gpu_backend() else {
+        return;
+    };
+    wgtrain::nn::set_random_seed(2);
+    let mut s = Sequential::new([32]);
+    s.add(Dense::new(64).activation(ActivationKind::Relu))
+        .unwrap();
+    s.add(Dense::new(10).activation(ActivationKind::Softmax))
+        .unwrap();
+    let mut m = s.build().unwrap();
+    m.compile_on(
+        CompileConfig::new(Optimizer::adam(), Loss::SparseCategoricalCrossentropy),
+        Box::new(gpu),
+    )
+    .unwrap();
+    let n = 256;
+    let x = Array::new([n, 32], (0..n * 32).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+    let y = Array::new([n, 1], (0..n).map(|i| (i % 10) as f32).collect()).unwrap();
+    let cfg = FitConfig {
+        epochs: 2,
+        batch_size: 32,
+        verbose: Verbosity::Silent,
+        ..Default::default()
+    };
+    m.fit(&[&x], &[&y], &cfg).unwrap();
+    let held = m.backend_stats().device_bytes as usize;
+    let planned = m.planned_peak_bytes(32, &[y.sample_shape()]).unwrap();
+    eprintln!("device bytes {held}, planned peak {planned}");
+    assert_eq!(held, planned);
 }

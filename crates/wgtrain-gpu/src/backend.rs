@@ -349,6 +349,7 @@ impl GpuBackend {
             ]
         })?;
         self.optimizer_slots[id.0] = Some(slots);
+        self.stats.device_bytes += (2 * n * 4) as u64;
         Ok(())
     }
 
@@ -495,17 +496,22 @@ impl Backend for GpuBackend {
         }
         match &self.params[id.0] {
             Some((_, n)) if *n == values.len() => {}
-            _ => {
+            held => {
+                let old = held.as_ref().map_or(0, |(_, n)| *n as u64 * 4);
                 self.param_generation[id.0] += 1;
                 if let Some(slots) = self.optimizer_slots.get_mut(id.0) {
-                    *slots = None;
+                    if slots.take().is_some() {
+                        self.stats.device_bytes -= 2 * old;
+                    }
                 }
+                self.stats.device_bytes -= old;
                 let bytes = (values.len() * 4) as u64;
                 let usage = wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_DST
                     | wgpu::BufferUsages::COPY_SRC;
                 let buffer =
                     self.allocating("a parameter", bytes, || self.buffer(bytes, usage, "param"))?;
+                self.stats.device_bytes += bytes;
                 self.params[id.0] = Some((buffer, values.len()));
             }
         }
@@ -623,6 +629,7 @@ impl Backend for GpuBackend {
         let scratch = self.allocating("the plan's scratch values", scratch_bytes, || {
             self.buffer(scratch_bytes, wgpu::BufferUsages::STORAGE, "scratch")
         })?;
+        self.stats.device_bytes += arena_bytes + scratch_bytes;
         let blocks = self.buffer(
             lowered.len() as u64 * PARAM_BLOCK_STRIDE,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,

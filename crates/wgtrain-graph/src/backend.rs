@@ -151,6 +151,9 @@ pub struct BackendStats {
     pub dispatches: u64,
     /// Seconds spent inside `run` on the host.
     pub host_seconds: f64,
+    /// Bytes of device memory held for parameters, optimizer slots and compiled plans' arenas
+    /// and scratch (0 for a backend that computes in host memory).
+    pub device_bytes: u64,
 }
 
 /// How many runs' scalar outputs a backend keeps for `take_scalars`.
