@@ -135,7 +135,23 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let epochs = a.epochs.unwrap_or(known.map_or(1, |k| k.epochs));
     let batch_size = a.batch_size.unwrap_or(known.map_or(32, |k| k.batch_size));
-    let compile = compile_config(known, a.loss.as_deref(), a.optimizer.as_deref())?;
+    // A model file may carry its training settings: {"compile": {"loss": .., "optimizer": ..}}.
+    let file_compile = match known {
+        Some(_) => serde_json::Value::Null,
+        None => {
+            let text = std::fs::read_to_string(&model_name)
+                .with_context(|| format!("cannot read the model file {model_name}"))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("model file {model_name} is not JSON"))?;
+            v["compile"].clone()
+        }
+    };
+    let loss = a.loss.as_deref().or(file_compile["loss"].as_str());
+    let optimizer = a
+        .optimizer
+        .as_deref()
+        .or(file_compile["optimizer"].as_str());
+    let compile = compile_config(known, loss, optimizer)?;
     set_random_seed(a.seed);
     let mut model = match known {
         Some(k) => k.build()?,
@@ -266,7 +282,10 @@ fn compile_config(
     let loss = match (loss, known) {
         (Some(name), _) => Loss::parse(name).context("--loss")?,
         (None, Some(k)) => k.loss,
-        (None, None) => bail!("a model file needs --loss NAME (e.g. binary_crossentropy)"),
+        (None, None) => bail!(
+            "a model file needs --loss NAME (e.g. binary_crossentropy), or a \"compile\": \
+             {{\"loss\": NAME}} entry of its own"
+        ),
     };
     let optimizer = match (optimizer, known) {
         (Some(name), _) => Optimizer::from_name(name).with_context(|| {

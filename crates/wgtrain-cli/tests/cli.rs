@@ -721,6 +721,19 @@ fn train_takes_npy_arrays_and_names_a_shape_mismatch() {
     assert!(text.contains("dense") && text.contains("loss:"), "{text}");
     let (ok, text) = wgtrain(&file_args);
     assert!(!ok && text.contains("--loss NAME"), "{text}");
+    // The training settings may come with the file instead of the flags.
+    let with_compile = {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&model_path).unwrap()).unwrap();
+        v["compile"] =
+            serde_json::json!({"loss": "categorical_crossentropy", "optimizer": "rmsprop"});
+        v.to_string()
+    };
+    let compiled_path = dir.join("compiled.json");
+    std::fs::write(&compiled_path, with_compile).unwrap();
+    let c = compiled_path.to_str().unwrap();
+    let (ok, text) = wgtrain(&["train", c, "--device", "cpu", "--x", xs, "--y", ys]);
+    assert!(ok, "{text}");
     let flag_args = [
         "train", "--model", m, "--device", "cpu", "--x", xs, "--y", ys,
     ];
