@@ -827,25 +827,44 @@ pub fn loss_cases() -> Vec<OpCase> {
 
 /// Small networks: gradients that flow through several ops and accumulate.
 pub fn composite_cases() -> Vec<OpCase> {
-    vec![OpCase::new(
-        "dense relu dense softmax_cross_entropy",
-        vec![
-            leaf(&[4, 3], ANY),
-            leaf(&[3, 5], ANY),
-            leaf(&[5], Init::Uniform(0.5, 1.0)),
-            leaf(&[5, 3], ANY),
-            leaf(&[3], ANY),
-        ],
-        |g, p| {
-            let h = g.matmul(p[0], p[1])?;
-            let h = g.add(h, p[2])?;
-            let h = g.relu(h)?;
-            let z = g.matmul(h, p[3])?;
-            let z = g.add(z, p[4])?;
-            g.softmax_cross_entropy(z, p[5])
-        },
-    )
-    .with_inputs(vec![leaf(&[4, 3], Init::OneHot)])]
+    vec![
+        OpCase::new(
+            "a tensor read step by step (its gradient one concat of six pieces)",
+            vec![leaf(&[2, 6, 3], ANY)],
+            |g, p| {
+                let mut total = None;
+                for t in 0..6 {
+                    let s = g.slice(p[0], 1, t, t + 1)?;
+                    let s = g.tanh(s)?;
+                    let s = g.mul_scalar(s, 1.0 + t as f32)?;
+                    total = Some(match total {
+                        Some(acc) => g.add(acc, s)?,
+                        None => s,
+                    });
+                }
+                Ok(total.expect("six steps"))
+            },
+        ),
+        OpCase::new(
+            "dense relu dense softmax_cross_entropy",
+            vec![
+                leaf(&[4, 3], ANY),
+                leaf(&[3, 5], ANY),
+                leaf(&[5], Init::Uniform(0.5, 1.0)),
+                leaf(&[5, 3], ANY),
+                leaf(&[3], ANY),
+            ],
+            |g, p| {
+                let h = g.matmul(p[0], p[1])?;
+                let h = g.add(h, p[2])?;
+                let h = g.relu(h)?;
+                let z = g.matmul(h, p[3])?;
+                let z = g.add(z, p[4])?;
+                g.softmax_cross_entropy(z, p[5])
+            },
+        )
+        .with_inputs(vec![leaf(&[4, 3], Init::OneHot)]),
+    ]
 }
 
 /// Row gathers by int32 ids, their scatter-add and casts (ids repeat, so rows accumulate).

@@ -47,8 +47,9 @@ pub fn gradients(
 }
 
 /// `acc + dx`. Where both are zero-padded pieces of one axis that meet (the gradients of
-/// adjacent slices, as when a layer splits a tensor in two), the sum is their concatenation,
-/// padded only where neither reaches: no adds of zeros, no full-size padded copies.
+/// adjacent slices, as when a layer splits a tensor in two or a loop reads it step by step),
+/// the sum is their concatenation, padded only where neither reaches: no adds of zeros, no
+/// full-size padded copies.
 fn accumulate(g: &mut Graph, acc: NodeId, dx: NodeId) -> Result<NodeId, GraphError> {
     let piece = |g: &Graph, n: NodeId| match g.node(n).op {
         Op::Pad {
@@ -63,8 +64,18 @@ fn accumulate(g: &mut Graph, acc: NodeId, dx: NodeId) -> Result<NodeId, GraphErr
         if first.0 == second.0 && first.2 == second.1 {
             let (axis, start, end) = (first.0, first.1, second.2);
             let len = g.shape(acc).0[axis];
-            let inner = |n: NodeId, g: &Graph| g.node(n).inputs[0];
-            let joined = g.concat(&[inner(first.3, g), inner(second.3, g)], axis as isize)?;
+            // A piece that is already a concatenation along the axis lends its parts, so the
+            // gradient of a tensor cut into many slices is one concatenation, not a chain of
+            // ever longer ones.
+            let parts = |n: NodeId, g: &Graph| {
+                let inner = g.node(n).inputs[0];
+                match g.node(inner).op {
+                    Op::Concat { axis: a } if a == axis => g.node(inner).inputs.clone(),
+                    _ => vec![inner],
+                }
+            };
+            let all = [parts(first.3, g), parts(second.3, g)].concat();
+            let joined = g.concat(&all, axis as isize)?;
             return if start == 0 && end == len {
                 Ok(joined)
             } else {
@@ -340,5 +351,29 @@ mod tests {
             assert_eq!(concat.op, Op::Concat { axis: 1 }, "cuts {cuts:?}");
             assert_eq!(g.shape(dx).0, vec![3, 5, 4]);
         }
+    }
+
+    /// A tensor read step by step (as an unrolled recurrence reads its input) gets one
+    /// concatenation of all the steps' gradients, not a chain of growing ones.
+    #[test]
+    fn a_tensor_read_step_by_step_gets_one_concat() {
+        let steps = 40;
+        let mut g = Graph::new();
+        let x = g.param(ParamId(0), [2, steps, 3]);
+        let mut total: Option<NodeId> = None;
+        for t in 0..steps {
+            let s = g.slice(x, 1, t, t + 1).unwrap();
+            let s = g.square(s).unwrap();
+            total = Some(match total {
+                Some(acc) => g.add(acc, s).unwrap(),
+                None => s,
+            });
+        }
+        let s = g.sum(total.unwrap(), 2, false).unwrap();
+        let s = g.sum(s, 1, false).unwrap();
+        let loss = g.sum(s, 0, false).unwrap();
+        let dx = gradients(&mut g, loss, &[x]).unwrap()[0].unwrap();
+        assert_eq!(g.node(dx).op, Op::Concat { axis: 1 });
+        assert_eq!(g.node(dx).inputs.len(), steps);
     }
 }
