@@ -185,6 +185,11 @@ fn batch_norm_gradients_match_finite_differences() {
 }
 
 #[test]
+fn recurrent_gradients_match_finite_differences() {
+    check_all(harness::recurrent_cases());
+}
+
+#[test]
 fn loss_gradients_match_finite_differences() {
     check_all(harness::loss_cases());
 }

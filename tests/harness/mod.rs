@@ -6,8 +6,9 @@
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{AdapterChoice, GpuBackend};
 use wgtrain::graph::{
-    gradients, Backend, BinaryOp, Conv1dGeometry, DType, Feed, Graph, GraphError, NodeId, Op,
-    Padding, ParamId, Plan, PlanId, PlanOutputs, ReduceOp, Shape, StepArgs, UnaryOp,
+    gradients, Activation, Backend, BinaryOp, Cell, Conv1dGeometry, DType, Feed, Graph, GraphError,
+    NodeId, Op, Padding, ParamId, Plan, PlanId, PlanOutputs, RecurrentSpec, ReduceOp, Shape,
+    StepArgs, UnaryOp,
 };
 
 /// The step arguments of every run, so a dropout mask is the same in every run of a case.
@@ -964,6 +965,197 @@ pub fn conv_cases() -> Vec<OpCase> {
     cases
 }
 
+/// How a recurrent case is set up.
+#[derive(Clone, Copy)]
+pub struct Walk {
+    pub cell: Cell,
+    pub batch: usize,
+    pub steps: usize,
+    pub units: usize,
+    pub activation: Activation,
+    pub gate_activation: Activation,
+    pub go_backwards: bool,
+    pub outputs_in_walk_order: bool,
+    pub zero_output_for_mask: bool,
+    pub initial_state: bool,
+    pub recurrent_bias: bool,
+    pub masked: bool,
+}
+
+impl Walk {
+    pub fn new(cell: Cell, batch: usize, steps: usize, units: usize) -> Walk {
+        Walk {
+            cell,
+            batch,
+            steps,
+            units,
+            activation: Activation::Tanh,
+            gate_activation: Activation::Sigmoid,
+            go_backwards: false,
+            outputs_in_walk_order: false,
+            zero_output_for_mask: false,
+            initial_state: false,
+            recurrent_bias: false,
+            masked: false,
+        }
+    }
+
+    /// The walk as an op case: params xw, the recurrent kernel, then the initial states and
+    /// the recurrent bias when present; the mask (random 0/1 steps) fed as an input. The output
+    /// joins every result (sequence, last output, final states), so each one's gradient is
+    /// checked.
+    pub fn case(self) -> OpCase {
+        let (b, t, u) = (self.batch, self.steps, self.units);
+        let gu = self.cell.gates() * u;
+        let name = format!(
+            "{:?} [{b}, {t}, {u}] {:?}/{:?}{}{}{}{}{}{}",
+            self.cell,
+            self.activation,
+            self.gate_activation,
+            if self.go_backwards { " backwards" } else { "" },
+            if self.outputs_in_walk_order {
+                " walk-order"
+            } else {
+                ""
+            },
+            if self.zero_output_for_mask {
+                " zero-masked"
+            } else {
+                ""
+            },
+            if self.initial_state {
+                " initial-state"
+            } else {
+                ""
+            },
+            if self.recurrent_bias {
+                " recurrent-bias"
+            } else {
+                ""
+            },
+            if self.masked { " masked" } else { "" },
+        );
+        let mut params = vec![
+            leaf(&[b, t, gu], Init::Uniform(-1.5, 1.5)),
+            leaf(&[u, gu], Init::Uniform(-0.8, 0.8)),
+        ];
+        let states = if self.initial_state {
+            if self.cell == Cell::Lstm {
+                2
+            } else {
+                1
+            }
+        } else {
+            0
+        };
+        for _ in 0..states {
+            params.push(leaf(&[b, u], ANY));
+        }
+        if self.recurrent_bias {
+            params.push(leaf(&[gu], ANY));
+        }
+        let case = OpCase::new(name, params, move |g, p| {
+            let spec = RecurrentSpec {
+                cell: self.cell,
+                units: u,
+                activation: self.activation,
+                recurrent_activation: self.gate_activation,
+                go_backwards: self.go_backwards,
+                outputs_in_walk_order: self.outputs_in_walk_order,
+                zero_output_for_mask: self.zero_output_for_mask,
+                initial_state: false,
+                recurrent_bias: false,
+                masked: false,
+            };
+            let bias = self.recurrent_bias.then(|| p[2 + states]);
+            let mask = self.masked.then(|| p[p.len() - 1]);
+            let r = g.recurrent(spec, p[0], p[1], &p[2..2 + states], bias, mask)?;
+            let seq = g.reshape(r.outputs, [b, t * u])?;
+            let mut all = vec![seq, r.last, r.state];
+            all.extend(r.cell_state);
+            g.concat(&all, 1)
+        });
+        if self.masked {
+            case.with_inputs(vec![leaf(&[b, t], Init::Integers(0, 1))])
+        } else {
+            case
+        }
+    }
+}
+
+/// Recurrent walks with smooth activations: every cell, direction, mask rule and optional
+/// input.
+pub fn recurrent_cases() -> Vec<OpCase> {
+    let w = Walk::new;
+    vec![
+        w(Cell::SimpleRnn, 3, 5, 4).case(),
+        Walk {
+            go_backwards: true,
+            outputs_in_walk_order: true,
+            initial_state: true,
+            masked: true,
+            activation: Activation::Sigmoid,
+            ..w(Cell::SimpleRnn, 3, 6, 5)
+        }
+        .case(),
+        Walk {
+            initial_state: true,
+            masked: true,
+            ..w(Cell::Lstm, 2, 5, 3)
+        }
+        .case(),
+        Walk {
+            go_backwards: true,
+            zero_output_for_mask: true,
+            masked: true,
+            ..w(Cell::Lstm, 3, 4, 2)
+        }
+        .case(),
+        Walk {
+            initial_state: true,
+            recurrent_bias: true,
+            masked: true,
+            ..w(Cell::Gru, 2, 5, 3)
+        }
+        .case(),
+        Walk {
+            recurrent_bias: true,
+            go_backwards: true,
+            ..w(Cell::Gru, 3, 4, 2)
+        }
+        .case(),
+    ]
+}
+
+/// Recurrent walks with kinked activations (relu, hard sigmoid) and more units than a GPU
+/// workgroup has invocations: compared across backends, not by finite differences.
+pub fn recurrent_kinked_cases() -> Vec<OpCase> {
+    let w = Walk::new;
+    vec![
+        Walk {
+            activation: Activation::Relu,
+            masked: true,
+            ..w(Cell::SimpleRnn, 4, 7, 70)
+        }
+        .case(),
+        Walk {
+            gate_activation: Activation::HardSigmoid,
+            initial_state: true,
+            masked: true,
+            ..w(Cell::Lstm, 3, 6, 67)
+        }
+        .case(),
+        Walk {
+            activation: Activation::Linear,
+            recurrent_bias: true,
+            masked: true,
+            zero_output_for_mask: true,
+            ..w(Cell::Gru, 5, 9, 65)
+        }
+        .case(),
+    ]
+}
+
 pub fn all_cases() -> Vec<OpCase> {
     [
         gather_cases(),
@@ -978,6 +1170,8 @@ pub fn all_cases() -> Vec<OpCase> {
         dropout_cases(),
         gate_cases(),
         batch_norm_cases(),
+        recurrent_cases(),
+        recurrent_kinked_cases(),
         loss_cases(),
         composite_cases(),
     ]

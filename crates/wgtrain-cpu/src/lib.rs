@@ -10,7 +10,9 @@ mod touched_rows;
 use fused_groups::FusedGroups;
 use gate_flags::GateFlags;
 pub use kernels::conv::ConvAlgorithm;
-use kernels::{batch_norm, conv, elementwise, gate, gather, layout, loss, matmul, optim, reduce};
+use kernels::{
+    batch_norm, conv, elementwise, gate, gather, layout, loss, matmul, optim, recurrent, reduce,
+};
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
     check_params, check_slot_values, feed_inputs, scalar_nodes, stored, BackendError,
@@ -548,5 +550,47 @@ fn execute(
         Op::Accuracy { kind } => {
             out[0] = loss::accuracy(*kind, input(0), input(1), shape(0).last())
         }
+        Op::Recurrent(spec) => {
+            let at = spec.input_positions();
+            let walk = recurrent::Walk {
+                spec: *spec,
+                batch: shape(0).0[0],
+                steps: shape(0).0[1],
+                xw: input(0),
+                kernel: input(1),
+                h0: at.h0.map(input),
+                c0: at.c0.map(input),
+                bias: at.bias.map(input),
+                mask: at.mask.map(input),
+            };
+            recurrent::forward(&walk, out)
+        }
+        Op::RecurrentGrad {
+            spec,
+            upstream,
+            steps,
+        } => {
+            let mut k = 0;
+            let grads = upstream.map(|present| {
+                present.then(|| {
+                    k += 1;
+                    input(k - 1)
+                })
+            });
+            let walk = recurrent::Walk {
+                spec: *spec,
+                // Every upstream gradient starts with the batch axis.
+                batch: shape(0).0[0],
+                steps: *steps,
+                xw: &[],
+                kernel: input(k + 1),
+                h0: None,
+                c0: None,
+                bias: None,
+                mask: spec.masked.then(|| input(k + 2)),
+            };
+            recurrent::backward(&walk, grads, input(k), out)
+        }
+        Op::Part { .. } => unreachable!("a part is a view of its packed tensor"),
     }
 }

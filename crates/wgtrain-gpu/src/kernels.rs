@@ -22,10 +22,11 @@ pub enum Family {
     Gather,
     Conv,
     Norm,
+    Recurrent,
 }
 
 /// Every family, for the tests that check each one's source.
-pub const FAMILIES: [Family; 12] = [
+pub const FAMILIES: [Family; 13] = [
     Family::Elementwise,
     Family::Fused,
     Family::Layout,
@@ -38,6 +39,7 @@ pub const FAMILIES: [Family; 12] = [
     Family::Gather,
     Family::Conv,
     Family::Norm,
+    Family::Recurrent,
 ];
 
 /// The binding numbers of each family's resources, as its shader declares them; lowering binds
@@ -112,6 +114,21 @@ pub mod binding {
         pub const DY: u32 = 5;
         pub const OUT: u32 = 6;
     }
+    pub mod recurrent {
+        pub const XW: u32 = 1;
+        pub const KERNEL: u32 = 2;
+        pub const H0: u32 = 3;
+        pub const C0: u32 = 4;
+        pub const RBIAS: u32 = 5;
+        pub const MASK: u32 = 6;
+        pub const OUT: u32 = 7;
+        pub const D_OUTPUTS: u32 = 8;
+        pub const D_LAST: u32 = 9;
+        pub const D_STATE: u32 = 10;
+        pub const D_CELL: u32 = 11;
+        /// The forward walk's packed output, read by the reverse walk.
+        pub const SAVED: u32 = 12;
+    }
     pub mod conv {
         /// x (forward, backward filter) or dy (backward data); the partials of a chunk sum.
         pub const A: u32 = 1;
@@ -136,6 +153,7 @@ impl Family {
             Family::Gather => include_str!("../../../shaders/gather.wgsl"),
             Family::Conv => include_str!("../../../shaders/conv.wgsl"),
             Family::Norm => include_str!("../../../shaders/norm.wgsl"),
+            Family::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
         }
     }
 
@@ -157,6 +175,7 @@ impl Family {
             Family::Gather => &["CAST_EXPR"],
             Family::Conv => &["CONV_MODE", "CONV_TS", "CONV_RM", "CONV_RN"],
             Family::Optim => &["SQUARED_GRAD"],
+            Family::Recurrent => &["UNITS_CAP_VALUE", "GATES_CAP_VALUE"],
             Family::Layout | Family::Random | Family::Gate | Family::Loss | Family::Norm => &[],
         }
     }
@@ -239,6 +258,20 @@ impl Family {
                 ("dy", norm::DY),
                 ("out", norm::OUT),
             ],
+            Family::Recurrent => &[
+                ("xw", recurrent::XW),
+                ("kernel", recurrent::KERNEL),
+                ("h0", recurrent::H0),
+                ("c0", recurrent::C0),
+                ("rbias", recurrent::RBIAS),
+                ("mask", recurrent::MASK),
+                ("out", recurrent::OUT),
+                ("d_outputs", recurrent::D_OUTPUTS),
+                ("d_last", recurrent::D_LAST),
+                ("d_state", recurrent::D_STATE),
+                ("d_cell", recurrent::D_CELL),
+                ("saved", recurrent::SAVED),
+            ],
         }
     }
 
@@ -304,6 +337,7 @@ impl Family {
                 ("CONV_RN", "4u"),
             ],
             Family::Optim => &[("SQUARED_GRAD", "g[i] * g[i]")],
+            Family::Recurrent => &[("UNITS_CAP_VALUE", "64u"), ("GATES_CAP_VALUE", "64u")],
             _ => &[],
         }
     }

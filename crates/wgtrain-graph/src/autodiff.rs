@@ -4,6 +4,7 @@
 use crate::error::GraphError;
 use crate::graph::{Graph, NodeId};
 use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
+use crate::recurrent::{RecurrentSpec, UPSTREAM};
 
 /// Appends the nodes computing d`loss`/d`wrt` for each `wrt`; `loss` must be a scalar.
 /// A `wrt` node the loss does not depend on gets `None`.
@@ -21,14 +22,34 @@ pub fn gradients(
     let needed = on_path(g, loss, wrt);
     let mut grads: Vec<Option<NodeId>> = vec![None; loss.0 + 1];
     grads[loss.0] = Some(g.scalar(1.0));
+    let parts = parts_of(g, loss);
     for i in (0..=loss.0).rev() {
-        let Some(up) = grads[i] else { continue };
         if !needed[i] || g.nodes[i].op.is_leaf() {
             continue;
         }
         let node = NodeId(i);
+        let input_grads = match g.nodes[i].op {
+            // A packed tensor takes its parts' gradients all at once.
+            Op::Part { .. } => continue,
+            Op::Recurrent(spec) => {
+                let upstream = recurrent_upstream(g, node, spec, &parts, &grads)?;
+                if upstream.iter().all(Option::is_none) {
+                    continue;
+                }
+                crate::recurrent::recurrent_gradients(g, node, spec, upstream)?
+            }
+            Op::RecurrentGrad { .. } if parts[i].iter().any(|p| grads[p.0].is_some()) => {
+                return Err(GraphError::NoGradient {
+                    op: "recurrentgrad".into(),
+                    message: "second-order gradients are not supported".into(),
+                });
+            }
+            _ => {
+                let Some(up) = grads[i] else { continue };
+                input_gradients(g, node, up)?
+            }
+        };
         let inputs = g.nodes[i].inputs.clone();
-        let input_grads = input_gradients(g, node, up)?;
         for (x, dx) in inputs.iter().zip(input_grads) {
             let Some(dx) = dx else { continue };
             if !needed[x.0] {
@@ -44,6 +65,51 @@ pub fn gradients(
         .iter()
         .map(|w| grads.get(w.0).copied().flatten())
         .collect())
+}
+
+/// The `Part` views of every packed tensor up to `last`, by the packed tensor's index.
+fn parts_of(g: &Graph, last: NodeId) -> Vec<Vec<NodeId>> {
+    let mut parts = vec![Vec::new(); last.0 + 1];
+    for (i, node) in g.nodes[..=last.0].iter().enumerate() {
+        if let Op::Part { .. } = node.op {
+            parts[node.inputs[0].0].push(NodeId(i));
+        }
+    }
+    parts
+}
+
+/// The gradients of a recurrent op's outputs (sequence, last output, final states), each the
+/// sum over the views of that part.
+fn recurrent_upstream(
+    g: &mut Graph,
+    packed: NodeId,
+    spec: RecurrentSpec,
+    parts: &[Vec<NodeId>],
+    grads: &[Option<NodeId>],
+) -> Result<[Option<NodeId>; 4], GraphError> {
+    let shape = g.shape(g.node(packed).inputs[0]).clone();
+    let packing = spec.forward_packing(shape.0[0], shape.0[1]);
+    let mut upstream = [None; 4];
+    for &view in &parts[packed.0] {
+        let Some(d) = grads[view.0] else { continue };
+        let Op::Part { offset, .. } = g.node(view).op else {
+            unreachable!("parts_of lists Part views")
+        };
+        let Some(k) = UPSTREAM
+            .iter()
+            .position(|p| packing.find(*p).is_some_and(|(at, _)| at == offset))
+        else {
+            return Err(GraphError::NoGradient {
+                op: "recurrent".into(),
+                message: "only its outputs and final states can be differentiated".into(),
+            });
+        };
+        upstream[k] = Some(match upstream[k] {
+            None => d,
+            Some(acc) => g.add(acc, d)?,
+        });
+    }
+    Ok(upstream)
 }
 
 /// `acc + dx`. Where both are zero-padded pieces of one axis that meet (the gradients of
@@ -123,6 +189,9 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
     let one = |v: NodeId| Ok(vec![Some(v)]);
     match node.op {
         Op::Input { .. } | Op::Param { .. } | Op::Const { .. } => Ok(vec![]),
+        Op::Recurrent(_) | Op::Part { .. } => {
+            unreachable!("gradients() differentiates packed tensors through their parts")
+        }
         Op::Unary(u) => match u {
             UnaryOp::Neg => one(g.neg(gy)?),
             UnaryOp::Relu => {
@@ -279,7 +348,8 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
         Op::SoftmaxCrossEntropyGrad
         | Op::SigmoidBinaryCrossEntropyGrad
         | Op::GatedMixGrad { .. }
-        | Op::BatchNormGrad { .. } => Err(GraphError::NoGradient {
+        | Op::BatchNormGrad { .. }
+        | Op::RecurrentGrad { .. } => Err(GraphError::NoGradient {
             op: node.op.name(),
             message: "second-order gradients are not supported".into(),
         }),

@@ -269,6 +269,27 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
             gated_mix_inputs(&name, mix, inputs)?;
             Ok(inputs[1].clone())
         }
+        Op::Recurrent(spec) => crate::recurrent::forward_shape(spec, inputs),
+        Op::RecurrentGrad {
+            spec,
+            upstream,
+            steps,
+        } => crate::recurrent::backward_shape(spec, upstream, *steps, inputs),
+        Op::Part { offset, shape } => {
+            arity(1)?;
+            if inputs[0].rank() != 1 || offset + shape.numel() > inputs[0].numel() {
+                return Err(shape_err(
+                    &name,
+                    format!(
+                        "a part of {} elements at {offset} does not lie inside a packed tensor \
+                         of shape {}",
+                        shape.numel(),
+                        inputs[0]
+                    ),
+                ));
+            }
+            Ok(shape.clone())
+        }
         Op::Moments => {
             arity(1)?;
             if inputs[0].rank() != 2 {

@@ -1,5 +1,6 @@
 use crate::conv::Conv1dGeometry;
 use crate::dtype::DType;
+use crate::recurrent::RecurrentSpec;
 use crate::shape::Shape;
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +177,22 @@ pub enum Op {
     BatchNormGrad {
         epsilon: f32,
         wrt: usize,
+    },
+    /// A recurrent layer's walk over the whole sequence (`recurrent.rs`): one packed output
+    /// whose parts are read through `Part` views.
+    Recurrent(RecurrentSpec),
+    /// (the upstream gradients `upstream` marks present, the forward op's packed output, the
+    /// recurrent kernel, the mask when masked) -> the packed gradients of the reverse walk.
+    RecurrentGrad {
+        spec: RecurrentSpec,
+        upstream: [bool; 4],
+        steps: usize,
+    },
+    /// The region of a packed tensor starting at element `offset`, of shape `shape`: a view
+    /// that shares the packed tensor's slot.
+    Part {
+        offset: usize,
+        shape: Shape,
     },
 }
 

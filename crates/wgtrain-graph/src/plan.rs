@@ -220,22 +220,26 @@ pub fn assign_slots(
             last_use[i] = FOREVER;
         }
     }
-    // A reshape is a view: it shares the slot of the tensor it reshapes, which then lives as
-    // long as either is read.
-    let views = reshape_views(graph, steps);
-    for (i, root) in views.iter().enumerate().rev() {
-        if let Some(r) = root {
-            last_use[r.0] = last_use[r.0].max(last_use[i]);
+    // A reshape is a view: it shares the slot of the tensor it reshapes; a part of a packed
+    // tensor shares a range of the packed tensor's slot. The viewed tensor then lives as long
+    // as any of its views is read.
+    let views = slot_views(graph, steps);
+    for (i, view) in views.iter().enumerate().rev() {
+        if let Some((root, _)) = view {
+            last_use[root.0] = last_use[root.0].max(last_use[i]);
         }
     }
 
     let mut arena = Arena::default();
-    let mut slots = vec![None; n];
+    let mut slots: Vec<Option<Slot>> = vec![None; n];
     let mut frees: Vec<Vec<usize>> = vec![Vec::new(); steps.len() + 1];
     let order = fed.iter().chain(steps.iter().map(|(id, _)| id));
     for &NodeId(i) in order {
-        if let Some(root) = views[i] {
-            slots[i] = slots[root.0];
+        if let Some((root, offset)) = views[i] {
+            slots[i] = slots[root.0].map(|s: Slot| Slot {
+                offset: s.offset + offset,
+                len: graph.nodes[i].shape.numel().max(1),
+            });
         } else {
             let len = graph.nodes[i].shape.numel().max(1);
             slots[i] = Some(Slot {
@@ -258,28 +262,39 @@ pub fn assign_slots(
     (slots, arena.high_water)
 }
 
-/// For each scheduled reshape of a tensor that has a slot (not a parameter), the tensor whose
-/// slot it shares (through chains of reshapes).
-fn reshape_views(graph: &Graph, steps: &[(NodeId, Vec<NodeId>)]) -> Vec<Option<NodeId>> {
-    let mut views: Vec<Option<NodeId>> = vec![None; graph.nodes.len()];
+/// For each scheduled view, the tensor whose slot it shares (through chains of views) and
+/// the view's offset in that slot: reshapes of a tensor that has a slot (not a parameter) and
+/// parts of packed tensors.
+fn slot_views(graph: &Graph, steps: &[(NodeId, Vec<NodeId>)]) -> Vec<Option<(NodeId, usize)>> {
+    let mut views: Vec<Option<(NodeId, usize)>> = vec![None; graph.nodes.len()];
     for (id, _) in steps {
         let node = graph.node(*id);
-        if let Op::Reshape { .. } = node.op {
-            let x = node.inputs[0];
-            if !matches!(graph.node(x).op, Op::Param { .. }) {
-                views[id.0] = Some(views[x.0].unwrap_or(x));
+        let x = node.inputs.first().copied();
+        let at = |x: NodeId| views[x.0].unwrap_or((x, 0));
+        views[id.0] = match (&node.op, x) {
+            (Op::Reshape { .. }, Some(x)) if !matches!(graph.node(x).op, Op::Param { .. }) => {
+                Some(at(x))
             }
-        }
+            (Op::Part { offset, .. }, Some(x)) => {
+                let (root, base) = at(x);
+                Some((root, base + offset))
+            }
+            _ => None,
+        };
     }
     views
 }
 
-/// Whether node `id` shares the slot of the tensor it reshapes (and so needs no kernel).
+/// Whether node `id` shares the slot of the tensor it views (and so needs no kernel).
 pub fn is_view(plan: &Plan, id: NodeId) -> bool {
     let node = plan.graph.node(id);
-    matches!(node.op, Op::Reshape { .. })
-        && plan.slots[id.0].is_some()
-        && plan.slots[id.0] == plan.slots[node.inputs[0].0]
+    match node.op {
+        Op::Part { .. } => true,
+        Op::Reshape { .. } => {
+            plan.slots[id.0].is_some() && plan.slots[id.0] == plan.slots[node.inputs[0].0]
+        }
+        _ => false,
+    }
 }
 
 /// Slot alignment in f32 elements: 256 bytes, so a GPU backend can bind every slot as its own

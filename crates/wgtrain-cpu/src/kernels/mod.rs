@@ -14,6 +14,7 @@ pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod recurrent;
 pub mod reduce;
 #[cfg(test)]
 mod test_values;
@@ -22,3 +23,9 @@ mod test_values;
 pub const PAR_MIN: usize = 1 << 15;
 /// Chunk size for parallel elementwise work.
 pub const PAR_CHUNK: usize = 1 << 13;
+
+/// A buffer's start, handed to worker threads that each write their own disjoint part of it.
+pub(crate) struct SendPtr(pub *mut f32);
+// SAFETY: used only to hand disjoint parts of one buffer to worker threads.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}

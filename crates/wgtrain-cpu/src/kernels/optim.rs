@@ -1,6 +1,6 @@
 //! Fused per-element optimizer updates with Keras semantics.
 
-use super::{PAR_CHUNK, PAR_MIN};
+use super::{SendPtr, PAR_CHUNK, PAR_MIN};
 use rayon::prelude::*;
 use wgtrain_graph::optim::StepScalars;
 use wgtrain_graph::OptimizerSpec;
@@ -122,11 +122,6 @@ fn in_chunks(
         (0..chunks).into_par_iter().for_each(run);
     }
 }
-
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint chunks of one buffer to worker threads.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 fn update(
     spec: &OptimizerSpec,

@@ -8,6 +8,7 @@ mod gather;
 mod matmul;
 mod norm;
 mod optim;
+mod recurrent;
 mod reduce;
 
 use crate::tuning::Tuning;
@@ -346,6 +347,8 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
         Op::Conv1d(_) | Op::Conv1dBackwardData(_) | Op::Conv1dBackwardFilter(_) => {
             conv::lower(plan, id, tuning)
         }
+        Op::Recurrent(_) | Op::RecurrentGrad { .. } => recurrent::lower(plan, id, tuning),
+        Op::Part { .. } => unreachable!("a part is a view of its packed tensor"),
         Op::OneHot { depth } => one(
             Kernel::new(Family::Layout, "one_hot"),
             vec![(1, input(0)), (2, out)],
