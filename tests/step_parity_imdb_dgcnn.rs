@@ -5,75 +5,16 @@
 //! shrunk to 1000 ids and reviews to 60 steps to keep the fixture small).
 
 mod harness;
+mod keras_fixture;
 
 #[allow(dead_code)]
 #[path = "../examples/models/imdb_dgcnn.rs"]
 mod imdb_dgcnn;
 
-use safetensors::SafeTensors;
+use keras_fixture::Reference;
 use wgtrain::cpu::{ConvAlgorithm, CpuBackend};
 use wgtrain::graph::Backend;
 use wgtrain::nn::{Array, CompileConfig, Loss, Model, Optimizer};
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/imdb_dgcnn_keras"
-);
-
-struct Reference {
-    weights: Vec<Array>,
-    x: Vec<i32>,
-    y: Vec<f32>,
-    meta: serde_json::Value,
-}
-
-impl Reference {
-    fn load() -> Self {
-        let meta: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURE}.json")).unwrap())
-                .unwrap();
-        let bytes = std::fs::read(format!("{FIXTURE}.safetensors")).unwrap();
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        let words = |name: &str| -> (Vec<usize>, Vec<[u8; 4]>) {
-            let t = st.tensor(name).unwrap();
-            let w = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| [c[0], c[1], c[2], c[3]])
-                .collect();
-            (t.shape().to_vec(), w)
-        };
-        let n_weights = meta["weight_names"].as_array().unwrap().len();
-        let weights = (0..n_weights)
-            .map(|i| {
-                let (shape, w) = words(&format!("weight.{i:02}"));
-                Array::new(shape, w.into_iter().map(f32::from_le_bytes).collect()).unwrap()
-            })
-            .collect();
-        Self {
-            weights,
-            x: words("x").1.into_iter().map(i32::from_le_bytes).collect(),
-            y: words("y").1.into_iter().map(f32::from_le_bytes).collect(),
-            meta,
-        }
-    }
-    fn n(&self, key: &str) -> usize {
-        self.meta[key].as_u64().unwrap() as usize
-    }
-    fn f(&self, key: &str) -> f32 {
-        self.meta[key].as_f64().unwrap() as f32
-    }
-    fn list(&self, key: &str) -> Vec<f32> {
-        let v = self.meta[key].as_array().unwrap();
-        v.iter().map(|x| x.as_f64().unwrap() as f32).collect()
-    }
-    fn batch(&self, i: usize) -> (Array, Array) {
-        let (b, l) = (self.n("batch_size"), self.n("maxlen"));
-        let x = Array::from_i32([b, l], self.x[i * b * l..(i + 1) * b * l].to_vec()).unwrap();
-        let y = Array::new([b, 1], self.y[i * b..(i + 1) * b].to_vec()).unwrap();
-        (x, y)
-    }
-}
 
 /// What a run gives: (loss, accuracy) per step, the inference loss on batch 0 after training
 /// and the sums of the moving mean and variance.
@@ -128,7 +69,7 @@ fn the_same_steps_with_gemm_convolutions_match_keras() {
 }
 
 fn check_against_keras(backend: CpuBackend) {
-    let r = Reference::load();
+    let r = Reference::load("imdb_dgcnn_keras");
     let what = backend.describe();
     let run = run_steps(&r, Box::new(backend));
     let (losses, accs) = (r.list("losses"), r.list("accuracies"));
@@ -168,7 +109,7 @@ fn the_same_steps_on_the_gpu_match_the_cpu() {
     let Some(gpu) = harness::gpu_backend() else {
         return;
     };
-    let r = Reference::load();
+    let r = Reference::load("imdb_dgcnn_keras");
     let cpu = run_steps(&r, Box::new(CpuBackend::new()));
     let gpu = run_steps(&r, Box::new(gpu));
     for (i, (c, g)) in cpu.steps.iter().zip(&gpu.steps).enumerate() {

@@ -37,9 +37,10 @@ pub use history::History;
 pub use init::{set_random_seed, Initializer};
 pub use layer::{BuildCtx, CallCtx, Layer, LayerExt, LayerHandle, Weight};
 pub use layers::{
-    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Concatenate,
-    Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda,
-    MaxPooling1D, Maximum, Minimum, Multiply, Softmax, SpatialDropout1D, Subtract,
+    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Bidirectional,
+    Concatenate, Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+    GlobalMaxPooling1D, Lambda, Masking, MaxPooling1D, Maximum, MergeMode, Minimum, Multiply,
+    Recurrent, SimpleRNN, Softmax, SpatialDropout1D, Subtract, GRU, LSTM,
 };
 pub use loss::Loss;
 pub use model::{CompileConfig, Model};
@@ -47,5 +48,7 @@ pub use model_file::load_model;
 pub use model_json::{register_layer, LayerConstructor};
 pub use sequential::Sequential;
 pub use tensor::{Input, Tensor};
+/// The activations a recurrent cell may use (`Recurrent::activation`).
+pub use wgtrain_graph::Activation as CellActivation;
 pub use wgtrain_graph::OptimizerSpec as Optimizer;
 pub use wgtrain_graph::{DType, Padding};

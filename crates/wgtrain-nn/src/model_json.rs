@@ -5,9 +5,10 @@
 
 use crate::layer::{Layer, LayerHandle};
 use crate::layers::{
-    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Concatenate,
-    Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalMaxPooling1D,
-    MaxPooling1D, Maximum, Minimum, Multiply, Softmax, SpatialDropout1D, Subtract,
+    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Bidirectional,
+    Concatenate, Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+    GlobalMaxPooling1D, Masking, MaxPooling1D, Maximum, Minimum, Multiply, Recurrent, Softmax,
+    SpatialDropout1D, Subtract,
 };
 use crate::model::Model;
 use crate::tensor::{Input, Source, Tensor};
@@ -95,6 +96,9 @@ fn built_in(class: &str, c: &Value) -> Result<Option<Box<dyn Layer>>> {
         "Concatenate" => {
             Box::new(Concatenate::new().axis(c["axis"].as_i64().unwrap_or(-1) as isize))
         }
+        "SimpleRNN" | "LSTM" | "GRU" => Box::new(Recurrent::from_config(class, c)?),
+        "Bidirectional" => Box::new(Bidirectional::from_config(c)?),
+        "Masking" => Box::new(Masking::new(f32_of(c, "mask_value")?)),
         "GlobalMaxPooling1D" => Box::new(GlobalMaxPooling1D::new()),
         "GlobalAveragePooling1D" => Box::new(GlobalAveragePooling1D::new()),
         "MaxPooling1D" | "AveragePooling1D" => {

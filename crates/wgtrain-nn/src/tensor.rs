@@ -177,7 +177,7 @@ pub(crate) fn apply_layer(handle: &LayerHandle, inputs: &[&Tensor]) -> Result<Ve
         .collect()
 }
 
-fn with_batch(s: &Shape) -> String {
+pub(crate) fn with_batch(s: &Shape) -> String {
     let mut parts = vec!["None".to_string()];
     parts.extend(s.0.iter().map(|d| d.to_string()));
     if parts.len() == 1 {

@@ -2,6 +2,7 @@
 
 mod activation;
 mod batch_norm;
+mod bidirectional;
 mod conv1d;
 mod dense;
 mod dropout;
@@ -10,9 +11,11 @@ mod flatten;
 mod lambda;
 mod merge;
 mod pooling;
+mod recurrent;
 
 pub use activation::{Activation, ActivationKind, Softmax};
 pub use batch_norm::BatchNormalization;
+pub use bidirectional::{Bidirectional, MergeMode};
 pub use conv1d::Conv1D;
 pub use dense::Dense;
 pub use dropout::{Dropout, SpatialDropout1D};
@@ -23,3 +26,4 @@ pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Su
 pub use pooling::{
     AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, Pooling1D,
 };
+pub use recurrent::{Masking, Recurrent, SimpleRNN, GRU, LSTM};
