@@ -52,7 +52,7 @@ pub struct PredictArgs {
 /// known, the class names when the weights carry them, and the batch size.
 struct Prepared {
     model: Model,
-    x: Array,
+    x: Vec<Array>,
     y: Option<Array>,
     names: Option<Vec<String>>,
     batch_size: usize,
@@ -70,7 +70,8 @@ fn prepared(a: &ModelArgs) -> Result<Prepared> {
     let mut model = known.build()?;
     let (x, y, names) = if a.source.given() {
         let meta = weights_metadata(&a.weights)?;
-        a.source.load_for(&model, &meta)?
+        let (x, y, names) = a.source.load_for(&model, &meta)?;
+        (vec![x], y, names)
     } else {
         let data = known
             .load(a.data_dir.as_deref())
@@ -108,10 +109,11 @@ pub fn evaluate(a: ModelArgs) -> Result<()> {
         "evaluate needs labels: --label-column with --csv, --y with --x, or a --y-key array in \
          the .npz",
     )?;
-    let logs = model.evaluate(&[&x], &[&y], batch_size)?;
+    let x: Vec<&Array> = x.iter().collect();
+    let logs = model.evaluate(&x, &[&y], batch_size)?;
     let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
     let which = if a.source.given() { "" } else { "test " };
-    println!("{} {which}samples - {}", x.samples(), line.join(" - "));
+    println!("{} {which}samples - {}", x[0].samples(), line.join(" - "));
     Ok(())
 }
 
@@ -128,15 +130,19 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         batch_size,
         ..
     } = prepared(&a.model)?;
-    let n = a.limit.unwrap_or(usize::MAX).min(x.samples());
+    let n = a.limit.unwrap_or(usize::MAX).min(x[0].samples());
     let mut csv = Vec::new();
     let mut header_written = false;
     // A progress line redrawn in place on a terminal; whole lines in a pipe or log file.
     let terminal = std::io::stderr().is_terminal();
     for lo in (0..n).step_by(CHUNK) {
         let hi = (lo + CHUNK).min(n);
-        let chunk = x.slice_rows(lo, hi)?;
-        let out = model.predict(&[&chunk], batch_size)?.remove(0);
+        let chunk: Vec<Array> = x
+            .iter()
+            .map(|a| a.slice_rows(lo, hi))
+            .collect::<Result<_>>()?;
+        let chunk: Vec<&Array> = chunk.iter().collect();
+        let out = model.predict(&chunk, batch_size)?.remove(0);
         let width = out.row_len();
         if !header_written {
             csv.extend_from_slice(header(width).as_bytes());

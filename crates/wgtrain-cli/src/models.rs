@@ -2,10 +2,14 @@
 
 #[path = "../../../examples/models/antirectifier.rs"]
 pub mod antirectifier;
+#[path = "../../../examples/models/functional_qa.rs"]
+pub mod functional_qa;
 #[path = "../../../examples/models/imdb_dgcnn.rs"]
 pub mod imdb_dgcnn;
 #[path = "../../../examples/models/imdb_fm.rs"]
 pub mod imdb_fm;
+#[path = "../../../examples/models/imdb_simplernn.rs"]
+pub mod imdb_simplernn;
 
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -16,11 +20,11 @@ fn no_callbacks() -> Result<Vec<Box<dyn Callback>>> {
     Ok(Vec::new())
 }
 
-/// Training and validation arrays of a reference workload.
+/// Training and validation arrays of a reference workload: one input array per model input.
 pub struct Dataset {
-    pub x_train: Array,
+    pub x_train: Vec<Array>,
     pub y_train: Array,
-    pub x_test: Array,
+    pub x_test: Vec<Array>,
     pub y_test: Array,
 }
 
@@ -38,6 +42,17 @@ pub struct Known {
     pub pre_padded: bool,
     /// Callbacks the workload's original trains with (the CLI's flags replace them).
     pub seed_callbacks: fn() -> Result<Vec<Box<dyn Callback>>>,
+    /// What the original validates on.
+    pub validation: Validates,
+}
+
+/// What a reference workload validates on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Validates {
+    TestSplit,
+    /// The last fraction of the training data (Keras' `validation_split`).
+    Split(f32),
+    Nothing,
 }
 
 impl Known {
@@ -56,9 +71,9 @@ impl Known {
 fn mnist(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = antirectifier::load_data(&resolve_mnist_dir(data_dir)?)?;
     Ok(Dataset {
-        x_train: d.x_train,
+        x_train: vec![d.x_train],
         y_train: d.y_train,
-        x_test: d.x_test,
+        x_test: vec![d.x_test],
         y_test: d.y_test,
     })
 }
@@ -66,9 +81,9 @@ fn mnist(data_dir: Option<&Path>) -> Result<Dataset> {
 fn imdb_top_20000(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = imdb_fm::load_data(&resolve_imdb_dir(data_dir)?, imdb_fm::NUM_WORDS)?;
     Ok(Dataset {
-        x_train: d.x_train,
+        x_train: vec![d.x_train],
         y_train: d.y_train,
-        x_test: d.x_test,
+        x_test: vec![d.x_test],
         y_test: d.y_test,
     })
 }
@@ -76,10 +91,31 @@ fn imdb_top_20000(data_dir: Option<&Path>) -> Result<Dataset> {
 fn imdb_post_300(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = imdb_dgcnn::load_data(&resolve_imdb_dir(data_dir)?, imdb_dgcnn::MAXLEN)?;
     Ok(Dataset {
-        x_train: d.x_train,
+        x_train: vec![d.x_train],
         y_train: d.y_train,
-        x_test: d.x_test,
+        x_test: vec![d.x_test],
         y_test: d.y_test,
+    })
+}
+
+fn imdb_pre_500(data_dir: Option<&Path>) -> Result<Dataset> {
+    let d = imdb_simplernn::load_data(&resolve_imdb_dir(data_dir)?)?;
+    Ok(Dataset {
+        x_train: vec![d.x_train],
+        y_train: d.y_train,
+        x_test: vec![d.x_test],
+        y_test: d.y_test,
+    })
+}
+
+fn qa_random(_data_dir: Option<&Path>) -> Result<Dataset> {
+    let (x_train, y_train) = functional_qa::random_data(functional_qa::SAMPLES, 0)?;
+    let (x_test, y_test) = functional_qa::random_data(functional_qa::SAMPLES, 1)?;
+    Ok(Dataset {
+        x_train,
+        y_train,
+        x_test,
+        y_test,
     })
 }
 
@@ -95,6 +131,7 @@ pub const KNOWN: &[Known] = &[
         load: mnist,
         pre_padded: false,
         seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
     },
     Known {
         name: "imdb-fm",
@@ -107,6 +144,7 @@ pub const KNOWN: &[Known] = &[
         load: imdb_top_20000,
         pre_padded: true,
         seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
     },
     Known {
         name: "imdb-cnn",
@@ -119,6 +157,7 @@ pub const KNOWN: &[Known] = &[
         load: imdb_top_20000,
         pre_padded: true,
         seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
     },
     Known {
         name: "imdb-dgcnn",
@@ -131,6 +170,33 @@ pub const KNOWN: &[Known] = &[
         load: imdb_post_300,
         pre_padded: false,
         seed_callbacks: imdb_dgcnn::seed_callbacks,
+        validation: Validates::TestSplit,
+    },
+    Known {
+        name: "imdb-simplernn",
+        about: "Two stacked SimpleRNN(32) on IMDB reviews (reference workload 2)",
+        build: imdb_simplernn::build_model,
+        optimizer: Optimizer::rmsprop,
+        loss: Loss::BinaryCrossentropy,
+        epochs: 10,
+        batch_size: 128,
+        load: imdb_pre_500,
+        pre_padded: true,
+        seed_callbacks: no_callbacks,
+        validation: Validates::Split(0.2),
+    },
+    Known {
+        name: "functional-qa",
+        about: "Two-input LSTM question answering on random data (reference workload 3)",
+        build: functional_qa::build_model,
+        optimizer: Optimizer::rmsprop,
+        loss: Loss::CategoricalCrossentropy,
+        epochs: 10,
+        batch_size: 128,
+        load: qa_random,
+        pre_padded: true,
+        seed_callbacks: no_callbacks,
+        validation: Validates::Nothing,
     },
 ];
 

@@ -1,5 +1,5 @@
 use crate::callbacks::CallbackArgs;
-use crate::models;
+use crate::models::{self, Validates};
 use crate::{backend_for, parse_cpu_conv, run_failed, DeviceChoice};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -167,23 +167,29 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 .context("pass the dataset's folder with --data-dir")?,
         ),
     };
-    let (x_train, y_train) = match (&user, &data) {
-        (Some(u), _) => (&u.x, &u.y),
-        (None, Some(d)) => (&d.x_train, &d.y_train),
+    let (x_train, y_train): (Vec<&Array>, &Array) = match (&user, &data) {
+        (Some(u), _) => (vec![&u.x], &u.y),
+        (None, Some(d)) => (d.x_train.iter().collect(), &d.y_train),
         (None, None) => unreachable!("one of them is loaded"),
     };
-    let validation_arrays: Option<(&Array, &Array)> = match (&user, &data) {
-        (Some(u), _) => u.validation.as_ref().map(|(x, y)| (x, y)),
-        (None, Some(d)) => Some((&d.x_test, &d.y_test)),
+    let validation_arrays: Option<(Vec<&Array>, &Array)> = match (&user, &data) {
+        (Some(u), _) => u.validation.as_ref().map(|(x, y)| (vec![x], y)),
+        (None, Some(_)) if known.is_some_and(|k| k.validation != Validates::TestSplit) => None,
+        (None, Some(d)) => Some((d.x_test.iter().collect(), &d.y_test)),
         (None, None) => None,
     };
     let (vx, vy);
     let validation = match (
         validation_arrays,
-        user.as_ref().and_then(|u| u.validation_split),
+        user.as_ref().and_then(|u| u.validation_split).or(
+            match known.filter(|_| user.is_none()).map(|k| k.validation) {
+                Some(Validates::Split(f)) => Some(f),
+                _ => None,
+            },
+        ),
     ) {
         (Some((x, y)), _) => {
-            (vx, vy) = ([x], [y]);
+            (vx, vy) = (x, [y]);
             Validation::Data(&vx, &vy)
         }
         (None, Some(f)) => Validation::Split(f),
@@ -194,7 +200,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let failed = run_failed(&backend.describe());
     model.compile_on(compile, backend).context(failed.clone())?;
     let peak =
-        model.planned_peak_bytes(batch_size.min(x_train.samples()), &[y_train.sample_shape()])?;
+        model.planned_peak_bytes(batch_size.min(y_train.samples()), &[y_train.sample_shape()])?;
     println!(
         "backend: {}; planned peak memory of a training step: {:.2} MiB",
         model.backend_description(),
@@ -202,7 +208,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     );
     let mut tensorboard = match &a.tensorboard {
         Some(dir) => {
-            let train_batch = batch_size.min(x_train.samples());
+            let train_batch = batch_size.min(y_train.samples());
             let ops = model.training_step_ops(train_batch, &[y_train.sample_shape()])?;
             let text = format!(
                 "{}: {} parameters ({} trainable); a training step of {train_batch} samples \
@@ -231,7 +237,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     crate::interrupt::install()?;
     let history = model
         .fit_with_callbacks(
-            &[x_train],
+            &x_train,
             &[y_train],
             &FitConfig {
                 epochs,

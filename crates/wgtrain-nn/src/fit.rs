@@ -456,6 +456,34 @@ impl Model {
             })
             .collect()
     }
+
+    /// The predicted class of every sample, from the first output: 1 where a single sigmoid
+    /// unit exceeds 0.5, else the index of the largest value (the `predict_classes` of older
+    /// Keras).
+    pub fn predict_classes(&mut self, x: &[&Array], batch_size: usize) -> Result<Vec<usize>> {
+        let out = self.predict(x, batch_size)?.remove(0);
+        let width = out.sample_shape().numel().max(1);
+        let values = out.f32s()?;
+        Ok(values
+            .chunks(width)
+            .map(|row| {
+                if width == 1 {
+                    usize::from(row[0] > 0.5)
+                } else {
+                    row.iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                            if v > best.1 {
+                                (i, v)
+                            } else {
+                                best
+                            }
+                        })
+                        .0
+                }
+            })
+            .collect())
+    }
 }
 
 /// Where a run is, for a backup.
