@@ -218,7 +218,7 @@ fn recurrent_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let gact = P(6u);
     let live = b < P(0u);
     // Scratch row: the carried output gradient, then dh * z (GRU).
-    let scratch = row_at(29u, b, 2u * u);
+    let scratch = row_at(29u, b, 3u * u);
     let ds = row_at(27u, b, u);
     let dc = row_at(28u, b, u);
     if live {

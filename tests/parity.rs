@@ -242,6 +242,7 @@ fn train(backend: &mut dyn Backend, spec: &OptimizerSpec) -> Vec<Vec<f32>> {
             seed: 1,
             step,
             optimizer: clock.tick(spec, spec.learning_rate()),
+            ..Default::default()
         };
         backend.run(id, &[Feed::F32(&weights)], &args).unwrap();
         let mut p = vec![0.0; N];

@@ -7,7 +7,7 @@ use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{AdapterChoice, GpuBackend};
 use wgtrain::graph::{
     gradients, Activation, Backend, BinaryOp, Cell, Conv1dGeometry, DType, Feed, Graph, GraphError,
-    NodeId, Op, Padding, ParamId, Plan, PlanId, PlanOutputs, RecurrentSpec, ReduceOp, Shape,
+    NodeId, Op, Padding, ParamId, Phase, Plan, PlanId, PlanOutputs, RecurrentSpec, ReduceOp, Shape,
     StepArgs, UnaryOp,
 };
 
@@ -16,6 +16,7 @@ pub const ARGS: StepArgs = StepArgs {
     seed: 7,
     step: 3,
     optimizer: [0.0; 4],
+    phase: Phase::Whole,
 };
 
 /// The backend every other backend is compared against.
@@ -1122,6 +1123,24 @@ pub fn recurrent_cases() -> Vec<OpCase> {
             recurrent_bias: true,
             go_backwards: true,
             ..w(Cell::Gru, 3, 4, 2)
+        }
+        .case(),
+        // More rows than the CPU walks together in one block.
+        Walk {
+            initial_state: true,
+            masked: true,
+            ..w(Cell::Lstm, 19, 3, 2)
+        }
+        .case(),
+        Walk {
+            recurrent_bias: true,
+            masked: true,
+            ..w(Cell::Gru, 11, 3, 2)
+        }
+        .case(),
+        Walk {
+            masked: true,
+            ..w(Cell::SimpleRnn, 10, 4, 3)
         }
         .case(),
     ]

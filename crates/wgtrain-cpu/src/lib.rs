@@ -217,19 +217,22 @@ impl Backend for CpuBackend {
             .get_mut(id.0)
             .ok_or_else(|| err(format!("no compiled plan {}", id.0)))?;
         let plan = &compiled.plan;
-        let arena = &mut compiled.arena;
-        feed_inputs(plan, inputs, |slot, data| {
-            arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
-        })?;
-        let params = &self.params;
-        let (arena, touched, fused) = (&mut compiled.arena, &mut compiled.touched, &compiled.fused);
-        let (conv, flags) = (&compiled.conv, &mut compiled.gate_flags);
-        self.pool.install(|| {
-            for &node in &plan.schedule {
-                execute(plan, params, arena, touched, fused, conv, flags, node, args);
-            }
-        });
-        if let Some(spec) = &plan.optimizer {
+        if args.phase.computes() {
+            let arena = &mut compiled.arena;
+            feed_inputs(plan, inputs, |slot, data| {
+                arena[slot.offset..slot.offset + slot.len].copy_from_slice(data)
+            })?;
+            let params = &self.params;
+            let (arena, touched, fused) =
+                (&mut compiled.arena, &mut compiled.touched, &compiled.fused);
+            let (conv, flags) = (&compiled.conv, &mut compiled.gate_flags);
+            self.pool.install(|| {
+                for &node in &plan.schedule {
+                    execute(plan, params, arena, touched, fused, conv, flags, node, args);
+                }
+            });
+        }
+        if let Some(spec) = plan.optimizer.as_ref().filter(|_| args.phase.updates()) {
             if self.optimizer_slots.len() < self.params.len() {
                 self.optimizer_slots
                     .resize_with(self.params.len(), Default::default);
@@ -271,7 +274,12 @@ impl Backend for CpuBackend {
                 }
             });
         }
-        for a in &plan.assigns {
+        let assigns = if args.phase.updates() {
+            &plan.assigns[..]
+        } else {
+            &[]
+        };
+        for a in assigns {
             let slot = plan.slots[a.value.0].expect("an assigned value has a slot");
             let value = &compiled.arena[slot.offset..slot.offset + slot.len];
             match self.params.get_mut(a.param.0) {
@@ -285,7 +293,7 @@ impl Backend for CpuBackend {
                 }
             }
         }
-        if scalar_nodes(plan).next().is_some() {
+        if args.phase.computes() && scalar_nodes(plan).next().is_some() {
             let arena = &compiled.arena;
             self.scalars.push(scalar_nodes(plan).map(|n| {
                 let slot = plan.slots[n.0].expect("a scalar output has a slot");
@@ -293,7 +301,9 @@ impl Backend for CpuBackend {
             }));
         }
         self.stats.runs += 1;
-        self.stats.dispatches += compiled.passes as u64;
+        if args.phase.computes() {
+            self.stats.dispatches += compiled.passes as u64;
+        }
         self.stats.host_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }

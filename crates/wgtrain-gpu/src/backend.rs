@@ -16,7 +16,7 @@ use wgtrain_graph::backend::{
     BackendResult, BackendStats, Feed, Stored, MAX_SCALARS,
 };
 use wgtrain_graph::fusion::Fusion;
-use wgtrain_graph::{Backend, NodeId, Op, ParamId, Plan, PlanId, StepArgs};
+use wgtrain_graph::{Backend, NodeId, Op, ParamId, Phase, Plan, PlanId, StepArgs};
 
 /// Bytes between the parameter blocks of consecutive dispatches: the largest uniform offset
 /// alignment WebGPU allows an adapter to ask for.
@@ -378,13 +378,27 @@ impl GpuBackend {
             }
         }
         let queue = &self.queue;
-        feed_inputs(plan, inputs, |slot, data| {
-            queue.write_buffer(
-                &compiled.arena,
-                (slot.offset * 4) as u64,
-                bytemuck::cast_slice(data),
-            )
-        })?;
+        if args.phase.computes() {
+            feed_inputs(plan, inputs, |slot, data| {
+                queue.write_buffer(
+                    &compiled.arena,
+                    (slot.offset * 4) as u64,
+                    bytemuck::cast_slice(data),
+                )
+            })?;
+        }
+        // The optimizer's dispatches come last, one per update.
+        let updates = if plan.optimizer.is_some() {
+            plan.updates.len()
+        } else {
+            0
+        };
+        let split = compiled.dispatches.len() - updates;
+        let phase = match args.phase {
+            Phase::Whole => &compiled.dispatches[..],
+            Phase::Gradients => &compiled.dispatches[..split],
+            Phase::Updates => &compiled.dispatches[split..],
+        };
         let mut block = [0u32; 8];
         block[0] = args.seed as u32;
         block[1] = (args.seed >> 32) as u32;
@@ -400,12 +414,12 @@ impl GpuBackend {
         match timer {
             None => {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-                for d in &compiled.dispatches {
+                for d in phase {
                     d.record(&mut pass);
                 }
             }
             Some(timer) => {
-                for (i, d) in compiled.dispatches.iter().enumerate() {
+                for (i, d) in phase.iter().enumerate() {
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some(d.entry),
                         timestamp_writes: Some(timer.writes(i)),
@@ -416,7 +430,12 @@ impl GpuBackend {
             }
         }
         // State updates after the optimizer, in the same submit.
-        for a in &plan.assigns {
+        let assigns = if args.phase.updates() {
+            &plan.assigns[..]
+        } else {
+            &[]
+        };
+        for a in assigns {
             let slot = plan.slots[a.value.0].expect("an assigned value has a slot");
             let Some(Some((param, n))) = self.params.get(a.param.0) else {
                 return Err(err(format!("parameter {} was never set", a.param.0)));
@@ -435,7 +454,7 @@ impl GpuBackend {
                 (slot.len * 4) as u64,
             );
         }
-        let recorded = !compiled.scalars.is_empty();
+        let recorded = args.phase.computes() && !compiled.scalars.is_empty();
         if recorded {
             self.ring
                 .record(
@@ -446,7 +465,7 @@ impl GpuBackend {
                 )
                 .map_err(err)?;
         }
-        let dispatches = compiled.dispatches.len() as u64;
+        let dispatches = phase.len() as u64;
         let index = self.queue.submit([encoder.finish()]);
         if recorded {
             self.ring.submitted(index);

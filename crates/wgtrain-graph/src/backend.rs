@@ -11,6 +11,29 @@ use crate::plan::{Plan, Slot};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PlanId(pub usize);
 
+/// The parts of a training plan: the graph (loss, metrics, gradients) and the updates (the
+/// optimizer and state assigns). A hand-written training loop runs them apart, reading or
+/// changing nothing in between; the gradients wait on the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Phase {
+    #[default]
+    Whole,
+    /// The graph only: inputs are fed, the loss and metrics reported, the updates left out.
+    Gradients,
+    /// The updates only, from the gradients the plan's latest `Gradients` run left; nothing
+    /// is fed or reported.
+    Updates,
+}
+
+impl Phase {
+    pub fn computes(self) -> bool {
+        self != Phase::Updates
+    }
+    pub fn updates(self) -> bool {
+        self != Phase::Gradients
+    }
+}
+
 /// What a step needs besides its inputs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepArgs {
@@ -20,6 +43,8 @@ pub struct StepArgs {
     pub step: u64,
     /// Optimizer scalars for this step (see `OptimizerClock::tick`).
     pub optimizer: StepScalars,
+    /// Which part of a training plan to run.
+    pub phase: Phase,
 }
 
 /// One step input as the host holds it. Both types are 32-bit, stored in the arena bit for bit.

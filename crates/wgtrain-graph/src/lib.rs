@@ -20,7 +20,7 @@ pub mod rng;
 pub mod shape;
 
 pub use autodiff::gradients;
-pub use backend::{Backend, Feed, PlanId, StepArgs};
+pub use backend::{Backend, Feed, Phase, PlanId, StepArgs};
 pub use conv::{Conv1dGeometry, Padding};
 pub use dtype::DType;
 pub use error::GraphError;

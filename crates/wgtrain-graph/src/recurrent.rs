@@ -158,8 +158,10 @@ pub enum Part {
     DState,
     /// d c0 [batch, units] (LSTM); the running cell gradient.
     DCellState,
-    /// The reverse walk's working rows [batch, 2 * units].
+    /// The reverse walk's working rows [batch, 3 * units].
     Scratch,
+    /// The recurrent kernel transposed [gates * units, units], for the reverse walk's products.
+    KernelT,
 }
 
 /// Where each part of a packed tensor lies, in f32 elements; every part starts on a slot
@@ -241,7 +243,8 @@ impl RecurrentSpec {
         if self.cell == Cell::Lstm {
             parts.push((Part::DCellState, Shape(vec![batch, u])));
         }
-        parts.push((Part::Scratch, Shape(vec![batch, 2 * u])));
+        parts.push((Part::Scratch, Shape(vec![batch, 3 * u])));
+        parts.push((Part::KernelT, Shape(vec![gu, u])));
         Packing::of(parts)
     }
 

@@ -27,6 +27,12 @@ pub enum Initializer {
         high: f32,
     },
     Constant(f32),
+    /// Normal numbers of the given mean and standard deviation (Keras' `RandomNormal`; its
+    /// default, `"random_normal"`, is mean 0 and deviation 0.05).
+    Normal {
+        mean: f32,
+        stddev: f32,
+    },
     /// An orthogonal matrix (rows or columns orthonormal, whichever are fewer) over the last
     /// axis, as Keras' `Orthogonal(gain=1)`: the Q factor of a standard normal matrix with the
     /// signs that make R's diagonal positive.
@@ -66,6 +72,10 @@ impl Initializer {
                 .map(|u| low + (high - low) * u)
                 .collect(),
             Initializer::Orthogonal => orthogonal(shape, seed, stream),
+            Initializer::Normal { mean, stddev } => normal_stream(seed, stream, n)
+                .into_iter()
+                .map(|z| mean + stddev * z as f32)
+                .collect(),
             Initializer::UnitForgetBias { units } => (0..n)
                 .map(|i| {
                     if (units..2 * units).contains(&i) {

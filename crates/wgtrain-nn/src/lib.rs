@@ -7,6 +7,7 @@ mod batch;
 pub mod callback;
 pub mod callbacks;
 pub mod checkpoint;
+mod custom_loop;
 pub mod event_file;
 pub mod fit;
 pub mod history;
@@ -32,6 +33,7 @@ pub use callbacks::{
     CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
     TensorBoard, TerminateOnNaN,
 };
+pub use custom_loop::{Gradients, RunningLogs};
 pub use fit::{FitConfig, Validation};
 pub use history::History;
 pub use init::{set_random_seed, Initializer};

@@ -56,6 +56,10 @@ pub(crate) struct Runtime {
     pub plans: HashMap<(PlanKind, usize, Vec<Shape>), PlanHandle>,
     pub clock: OptimizerClock,
     pub learning_rate: f32,
+    /// The latest `compute_gradients` not yet applied: its number and plan.
+    pub pending_gradients: Option<(u64, PlanId)>,
+    /// How many times gradients have been computed.
+    pub gradient_runs: u64,
 }
 
 pub struct Model {
@@ -219,6 +223,8 @@ impl Model {
             config,
             plans: HashMap::new(),
             clock: OptimizerClock::default(),
+            pending_gradients: None,
+            gradient_runs: 0,
         });
         Ok(())
     }

@@ -18,18 +18,22 @@ impl Model {
         seed: u64,
     ) -> Result<()> {
         let rt = self.runtime_mut()?;
+        // The step overwrites the gradients a hand-written loop may be holding.
+        rt.pending_gradients = None;
         let optimizer = rt.clock.tick(&rt.config.optimizer, rt.learning_rate);
         let args = StepArgs {
             seed,
             step: rt.clock.step,
             optimizer,
+            ..Default::default()
         };
         rt.backend.run(plan, feeds, &args)?;
         Ok(())
     }
 
-    /// The loss and metrics of the latest run, waiting for the device.
-    fn latest_scalars(&mut self) -> Result<Logs> {
+    /// The loss and metrics of the latest step or evaluation (or `compute_gradients`),
+    /// waiting for the device.
+    pub fn latest_logs(&mut self) -> Result<Logs> {
         let names: Vec<String> = std::iter::once("loss".to_string())
             .chain(self.metric_names())
             .collect();
@@ -41,7 +45,7 @@ impl Model {
         Ok(names.into_iter().zip(last).collect())
     }
 
-    fn whole_batch<'a>(&self, arrays: &'a [&'a Array]) -> Result<Vec<Feed<'a>>> {
+    pub(crate) fn whole_batch<'a>(&self, arrays: &'a [&'a Array]) -> Result<Vec<Feed<'a>>> {
         if arrays.len() > MAX_ARRAYS {
             bail!("at most {MAX_ARRAYS} input and target arrays are supported");
         }
@@ -62,7 +66,7 @@ impl Model {
             .backend
             .take_scalars(false, &mut |_| {})?;
         self.queue_train_step(plan.id, &feeds, self.seed)?;
-        self.latest_scalars()
+        self.latest_logs()
     }
 
     /// Runs one training step on this batch with every kernel timed by the backend:
@@ -83,6 +87,7 @@ impl Model {
             seed,
             step: rt.clock.step,
             optimizer,
+            ..Default::default()
         };
         Ok(rt.backend.profile(plan.id, &feeds, &args)?)
     }
@@ -99,7 +104,7 @@ impl Model {
         let rt = self.runtime_mut()?;
         rt.backend.take_scalars(false, &mut |_| {})?;
         rt.backend.run(plan.id, &feeds, &StepArgs::default())?;
-        self.latest_scalars()
+        self.latest_logs()
     }
 
     /// The model's outputs for this batch, like Keras' `predict_on_batch`.

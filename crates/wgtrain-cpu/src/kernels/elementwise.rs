@@ -1,4 +1,4 @@
-use super::{PAR_CHUNK, PAR_MIN};
+use super::{exp, PAR_CHUNK, PAR_MIN};
 use rayon::prelude::*;
 use wgtrain_graph::rng::{fill_dropout_scales, DROPOUT_GROUP};
 use wgtrain_graph::shape::MAX_RANK;
@@ -10,9 +10,9 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     match op {
         UnaryOp::Neg => map(x, out, |x| -x),
         UnaryOp::Relu => map(x, out, |x| x.max(0.0)),
-        UnaryOp::Sigmoid => map(x, out, |x| 1.0 / (1.0 + (-x).exp())),
-        UnaryOp::Tanh => map(x, out, f32::tanh),
-        UnaryOp::Exp => map(x, out, f32::exp),
+        UnaryOp::Sigmoid => map(x, out, exp::sigmoid),
+        UnaryOp::Tanh => map(x, out, exp::tanh),
+        UnaryOp::Exp => map(x, out, exp::exp),
         UnaryOp::Log => map(x, out, f32::ln),
         UnaryOp::Sqrt => map(x, out, f32::sqrt),
         UnaryOp::Square => map(x, out, |x| x * x),

@@ -1,12 +1,19 @@
-//! The recurrent walks (`Op::Recurrent`, `Op::RecurrentGrad`): every batch row walks the whole
-//! sequence on its own thread, its state in its rows of the packed output. The layout of the
-//! packed tensors and the cells' equations are in `wgtrain_graph::recurrent`.
+//! The recurrent walks (`Op::Recurrent`, `Op::RecurrentGrad`): the batch is cut into blocks of
+//! rows, each walked over the whole sequence on one thread; every step is one small matrix
+//! product for the block (state times recurrent kernel) and the cell's elementwise work per
+//! row. Each row's state lives in its rows of the packed output. The layout of the packed
+//! tensors and the cells' equations are in `wgtrain_graph::recurrent`.
 
+use super::exp;
+use super::gemm_avx512::{self, Operand};
 use super::SendPtr;
 use rayon::prelude::*;
-use wgtrain_graph::recurrent::{Cell, Packing, Part, RecurrentSpec};
+use wgtrain_graph::recurrent::{Activation, Cell, Packing, Part, RecurrentSpec};
 
-/// The operands of a forward walk.
+/// Rows walked together: the AVX-512 product's block height.
+const BLOCK: usize = 8;
+
+/// The operands of a walk (the reverse walk reads neither `xw` nor the initial states).
 pub struct Walk<'a> {
     pub spec: RecurrentSpec,
     pub batch: usize,
@@ -21,41 +28,99 @@ pub struct Walk<'a> {
     pub mask: Option<&'a [f32]>,
 }
 
-/// Rows of the parts of a packed tensor, handed out per batch row.
+/// The parts of a packed tensor, addressed by batch row (and step).
 struct Rows<'p> {
     base: SendPtr,
     packing: &'p Packing,
-    batch: usize,
 }
 
 impl Rows<'_> {
-    /// Row `b` of a [batch, w] part, or step `t` of row `b` of a [batch, steps, w] part.
+    /// Where row `b` of a [batch, w] part, or step `t` of row `b` of a [batch, steps, w] part,
+    /// starts, and the distance to the next row's.
+    fn at(&self, part: Part, b: usize, t: Option<usize>) -> (*mut f32, usize) {
+        let (at, shape) = self.packing.find(part).expect("the packing holds the part");
+        let w = shape.last();
+        let (row, stride) = match t {
+            Some(t) => (b * shape.0[1] + t, shape.0[1] * w),
+            None => (b, w),
+        };
+        // SAFETY: the offset lies inside the packed tensor the packing describes.
+        (unsafe { self.base.0.add(at + row * w) }, stride)
+    }
+
+    /// The row as a slice.
     ///
     /// SAFETY: callers take each (part, row) from one thread at a time; parts do not overlap.
     #[allow(clippy::mut_from_ref)]
     unsafe fn get(&self, part: Part, b: usize, t: Option<usize>) -> &mut [f32] {
-        let (at, shape) = self.packing.find(part).expect("the packing holds the part");
-        let w = shape.last();
-        let row = match t {
-            Some(t) => b * shape.0[1] + t,
-            None => b,
-        };
-        debug_assert!(b < self.batch);
-        std::slice::from_raw_parts_mut(self.base.0.add(at + row * w), w)
+        let w = self
+            .packing
+            .find(part)
+            .expect("the packing holds the part")
+            .1
+            .last();
+        std::slice::from_raw_parts_mut(self.at(part, b, t).0, w)
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+/// `c (m x n, row stride ldc) (+)= a (m x k, row stride lda) @ b (k x n, row stride n)`.
+///
+/// SAFETY: the operands address memory inside their buffers and `c` overlaps neither.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_product(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if gemm_avx512::available() {
+        let a = Operand {
+            ptr: a,
+            rs: lda,
+            cs: 1,
+        };
+        gemm_avx512::product(m, n, k, a, b.as_ptr(), n, c, ldc, accumulate);
+        return;
+    }
+    for r in 0..m {
+        let row = std::slice::from_raw_parts_mut(c.add(r * ldc), n);
+        if !accumulate {
+            row.fill(0.0);
+        }
+        for (kk, bk) in b.chunks_exact(n).enumerate().take(k) {
+            let av = *a.add(r * lda + kk);
+            for (o, bv) in row.iter_mut().zip(bk) {
+                *o += av * bv;
+            }
         }
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+}
+
+/// `xs[i] = a(xs[i])`, one loop per activation so that each vectorizes.
+fn activate(a: Activation, xs: &mut [f32]) {
+    match a {
+        Activation::Tanh => xs.iter_mut().for_each(|x| *x = exp::tanh(*x)),
+        Activation::Sigmoid => xs.iter_mut().for_each(|x| *x = exp::sigmoid(*x)),
+        Activation::HardSigmoid => xs
+            .iter_mut()
+            .for_each(|x| *x = (*x / 6.0 + 0.5).clamp(0.0, 1.0)),
+        Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::Linear => {}
+    }
+}
+
+fn activated(a: Activation, x: f32) -> f32 {
+    match a {
+        Activation::Tanh => exp::tanh(x),
+        Activation::Sigmoid => exp::sigmoid(x),
+        other => other.apply(x),
+    }
 }
 
 fn valid(mask: Option<&[f32]>, at: usize) -> bool {
@@ -70,94 +135,134 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
     let rows = Rows {
         base: SendPtr(out.as_mut_ptr()),
         packing: &packing,
-        batch: w.batch,
     };
     let (act, gate) = (spec.activation, spec.recurrent_activation);
-    (0..w.batch).into_par_iter().for_each(|b| {
-        // SAFETY: this thread alone touches row b of every part.
-        let (state, last) = unsafe {
-            (
-                rows.get(Part::State, b, None),
-                rows.get(Part::Last, b, None),
-            )
-        };
-        match w.h0 {
-            Some(h0) => state.copy_from_slice(&h0[b * u..(b + 1) * u]),
-            None => state.fill(0.0),
-        }
-        last.fill(0.0);
-        let mut cell =
-            (spec.cell == Cell::Lstm).then(|| unsafe { rows.get(Part::CellState, b, None) });
-        if let Some(c) = cell.as_deref_mut() {
-            match w.c0 {
-                Some(c0) => c.copy_from_slice(&c0[b * u..(b + 1) * u]),
-                None => c.fill(0.0),
+    let blocks = w.batch.div_ceil(BLOCK);
+    (0..blocks).into_par_iter().for_each(|block| {
+        let first = block * BLOCK;
+        let block_rows = first..(first + BLOCK).min(w.batch);
+        // SAFETY (every `get` below): this thread alone touches the block's rows of every part.
+        for b in block_rows.clone() {
+            let (state, last) = unsafe {
+                (
+                    rows.get(Part::State, b, None),
+                    rows.get(Part::Last, b, None),
+                )
+            };
+            match w.h0 {
+                Some(h0) => state.copy_from_slice(&h0[b * u..(b + 1) * u]),
+                None => state.fill(0.0),
+            }
+            last.fill(0.0);
+            if spec.cell == Cell::Lstm {
+                let c = unsafe { rows.get(Part::CellState, b, None) };
+                match w.c0 {
+                    Some(c0) => c.copy_from_slice(&c0[b * u..(b + 1) * u]),
+                    None => c.fill(0.0),
+                }
             }
         }
         for k in 0..steps {
             let t = spec.step_at(k, steps);
-            let prev = unsafe { rows.get(Part::PrevState, b, Some(t)) };
-            prev.copy_from_slice(state);
-            let outputs = unsafe { rows.get(Part::Outputs, b, Some(spec.output_at(k, steps))) };
-            if !valid(w.mask, b * steps + t) {
-                if spec.zero_output_for_mask {
-                    last.fill(0.0);
-                }
-                outputs.copy_from_slice(last);
-                continue;
-            }
-            let gates = unsafe { rows.get(Part::Gates, b, Some(t)) };
-            match (spec.cell, w.bias) {
-                (Cell::Gru, Some(bias)) => gates.copy_from_slice(bias),
-                _ => gates.fill(0.0),
-            }
-            for (h, row) in prev.iter().zip(w.kernel.chunks_exact(gu)) {
-                for (g, r) in gates.iter_mut().zip(row) {
-                    *g += h * r;
-                }
-            }
-            let xw = &w.xw[(b * steps + t) * gu..(b * steps + t + 1) * gu];
-            match spec.cell {
-                Cell::SimpleRnn => {
-                    for ((g, x), s) in gates.iter_mut().zip(xw).zip(state.iter_mut()) {
-                        *g = act.apply(*g + x);
-                        *s = *g;
-                    }
-                }
-                Cell::Lstm => {
-                    let c = cell.as_deref_mut().expect("an LSTM has a cell state");
-                    let c_prev = unsafe { rows.get(Part::PrevCell, b, Some(t)) };
-                    let c_new = unsafe { rows.get(Part::Extra, b, Some(t)) };
-                    c_prev.copy_from_slice(c);
-                    for (g, x) in gates.iter_mut().zip(xw) {
-                        *g += x;
-                    }
-                    for j in 0..u {
-                        let i = gate.apply(gates[j]);
-                        let f = gate.apply(gates[u + j]);
-                        let cc = act.apply(gates[2 * u + j]);
-                        let o = gate.apply(gates[3 * u + j]);
-                        [gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]] =
-                            [i, f, cc, o];
-                        c_new[j] = f * c[j] + i * cc;
-                        c[j] = c_new[j];
-                        state[j] = o * act.apply(c_new[j]);
-                    }
-                }
-                Cell::Gru => {
-                    let rh = unsafe { rows.get(Part::Extra, b, Some(t)) };
-                    rh.copy_from_slice(&gates[2 * u..]);
-                    for j in 0..u {
-                        let z = gate.apply(gates[j] + xw[j]);
-                        let r = gate.apply(gates[u + j] + xw[u + j]);
-                        let hh = act.apply(xw[2 * u + j] + r * rh[j]);
-                        [gates[j], gates[u + j], gates[2 * u + j]] = [z, r, hh];
-                        state[j] = z * prev[j] + (1.0 - z) * hh;
+            for b in block_rows.clone() {
+                let (prev, state) = unsafe {
+                    (
+                        rows.get(Part::PrevState, b, Some(t)),
+                        rows.get(Part::State, b, None),
+                    )
+                };
+                prev.copy_from_slice(state);
+                let gates = unsafe { rows.get(Part::Gates, b, Some(t)) };
+                match (spec.cell, w.bias) {
+                    (Cell::Gru, Some(bias)) => gates.copy_from_slice(bias),
+                    (Cell::Gru, None) => gates.fill(0.0),
+                    _ => {
+                        gates.copy_from_slice(&w.xw[(b * steps + t) * gu..(b * steps + t + 1) * gu])
                     }
                 }
             }
-            last.copy_from_slice(state);
-            outputs.copy_from_slice(state);
+            let (prev, lda) = rows.at(Part::PrevState, first, Some(t));
+            let (gates, ldc) = rows.at(Part::Gates, first, Some(t));
+            // SAFETY: the block's rows of PrevState and Gates, disjoint parts.
+            unsafe {
+                block_product(
+                    block_rows.len(),
+                    gu,
+                    u,
+                    prev,
+                    lda,
+                    w.kernel,
+                    gates,
+                    ldc,
+                    true,
+                )
+            };
+            for b in block_rows.clone() {
+                let (state, last) = unsafe {
+                    (
+                        rows.get(Part::State, b, None),
+                        rows.get(Part::Last, b, None),
+                    )
+                };
+                let outputs = unsafe { rows.get(Part::Outputs, b, Some(spec.output_at(k, steps))) };
+                if !valid(w.mask, b * steps + t) {
+                    if spec.zero_output_for_mask {
+                        last.fill(0.0);
+                    }
+                    outputs.copy_from_slice(last);
+                    continue;
+                }
+                let gates = unsafe { rows.get(Part::Gates, b, Some(t)) };
+                let xw = &w.xw[(b * steps + t) * gu..(b * steps + t + 1) * gu];
+                match spec.cell {
+                    Cell::SimpleRnn => {
+                        activate(act, gates);
+                        state.copy_from_slice(gates);
+                    }
+                    Cell::Lstm => {
+                        let c = unsafe { rows.get(Part::CellState, b, None) };
+                        let c_prev = unsafe { rows.get(Part::PrevCell, b, Some(t)) };
+                        let c_new = unsafe { rows.get(Part::Extra, b, Some(t)) };
+                        c_prev.copy_from_slice(c);
+                        let (ifg, rest) = gates.split_at_mut(2 * u);
+                        let (cc, o) = rest.split_at_mut(u);
+                        activate(gate, ifg);
+                        activate(act, cc);
+                        activate(gate, o);
+                        let (i, f) = ifg.split_at(u);
+                        for j in 0..u {
+                            c_new[j] = f[j] * c_prev[j] + i[j] * cc[j];
+                        }
+                        c.copy_from_slice(c_new);
+                        state.copy_from_slice(c_new);
+                        activate(act, state);
+                        for (s, o) in state.iter_mut().zip(o.iter()) {
+                            *s *= o;
+                        }
+                    }
+                    Cell::Gru => {
+                        let prev = unsafe { rows.get(Part::PrevState, b, Some(t)) };
+                        let rh = unsafe { rows.get(Part::Extra, b, Some(t)) };
+                        rh.copy_from_slice(&gates[2 * u..]);
+                        let (zr, hh) = gates.split_at_mut(2 * u);
+                        for (g, x) in zr.iter_mut().zip(xw) {
+                            *g += x;
+                        }
+                        activate(gate, zr);
+                        let r = &zr[u..];
+                        for j in 0..u {
+                            hh[j] = xw[2 * u + j] + r[j] * rh[j];
+                        }
+                        activate(act, hh);
+                        let z = &zr[..u];
+                        for j in 0..u {
+                            state[j] = z[j] * prev[j] + (1.0 - z[j]) * hh[j];
+                        }
+                    }
+                }
+                last.copy_from_slice(state);
+                outputs.copy_from_slice(state);
+            }
         }
     });
 }
@@ -172,13 +277,20 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
     let saved = Rows {
         base: SendPtr(packed.as_ptr() as *mut f32),
         packing: &forward,
-        batch: w.batch,
     };
     let backward = spec.backward_packing(w.batch, steps);
+    let (kt_at, _) = backward.range(Part::KernelT);
+    let (head, kernel_t) = out.split_at_mut(kt_at);
+    let kernel_t = &mut kernel_t[..gu * u];
+    for (k, row) in w.kernel.chunks_exact(gu).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            kernel_t[j * u + k] = *v;
+        }
+    }
+    let kernel_t: &[f32] = kernel_t;
     let rows = Rows {
-        base: SendPtr(out.as_mut_ptr()),
+        base: SendPtr(head.as_mut_ptr()),
         packing: &backward,
-        batch: w.batch,
     };
     let [d_outputs, d_last, d_state, d_cell] = upstream;
     let (act, gate) = (spec.activation, spec.recurrent_activation);
@@ -186,88 +298,124 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
         Some(d) => dst.copy_from_slice(&d[b * u..(b + 1) * u]),
         None => dst.fill(0.0),
     };
-    (0..w.batch).into_par_iter().for_each(|b| {
-        // SAFETY: this thread alone touches row b of every part; the saved parts are only read.
-        let ds = unsafe { rows.get(Part::DState, b, None) };
-        let scratch = unsafe { rows.get(Part::Scratch, b, None) };
-        let (d_out, dh) = scratch.split_at_mut(u);
-        row_of(d_state, b, ds);
-        row_of(d_last, b, d_out);
-        let mut dc =
-            (spec.cell == Cell::Lstm).then(|| unsafe { rows.get(Part::DCellState, b, None) });
-        if let Some(dc) = dc.as_deref_mut() {
-            row_of(d_cell, b, dc);
+    let blocks = w.batch.div_ceil(BLOCK);
+    (0..blocks).into_par_iter().for_each(|block| {
+        let first = block * BLOCK;
+        let block_rows = first..(first + BLOCK).min(w.batch);
+        // SAFETY (every `get` below): this thread alone touches the block's rows of every part
+        // of `out`; the saved parts are only read.
+        for b in block_rows.clone() {
+            let ds = unsafe { rows.get(Part::DState, b, None) };
+            let scratch = unsafe { rows.get(Part::Scratch, b, None) };
+            row_of(d_state, b, ds);
+            row_of(d_last, b, &mut scratch[..u]);
+            if spec.cell == Cell::Lstm {
+                row_of(d_cell, b, unsafe { rows.get(Part::DCellState, b, None) });
+            }
         }
         for k in (0..steps).rev() {
             let t = spec.step_at(k, steps);
-            if let Some(d) = d_outputs {
-                let at = (b * steps + spec.output_at(k, steps)) * u;
-                for (o, g) in d_out.iter_mut().zip(&d[at..at + u]) {
-                    *o += g;
+            for b in block_rows.clone() {
+                let ds = unsafe { rows.get(Part::DState, b, None) };
+                let scratch = unsafe { rows.get(Part::Scratch, b, None) };
+                // The carried output gradient, dh, and what the product leaves out.
+                let (d_out, rest) = scratch.split_at_mut(u);
+                let (dh, aux) = rest.split_at_mut(u);
+                if let Some(d) = d_outputs {
+                    let at = (b * steps + spec.output_at(k, steps)) * u;
+                    for (o, g) in d_out.iter_mut().zip(&d[at..at + u]) {
+                        *o += g;
+                    }
+                }
+                let d_in = unsafe { rows.get(Part::DInput, b, Some(t)) };
+                let d_rec = match spec.cell {
+                    Cell::Gru => Some(unsafe { rows.get(Part::DRecurrent, b, Some(t)) }),
+                    _ => None,
+                };
+                if !valid(w.mask, b * steps + t) {
+                    if spec.zero_output_for_mask {
+                        d_out.fill(0.0);
+                    }
+                    d_in.fill(0.0);
+                    if let Some(d) = d_rec {
+                        d.fill(0.0);
+                    }
+                    // The product below sees zeros for this row; the state gradient carries.
+                    aux.copy_from_slice(ds);
+                    continue;
+                }
+                for j in 0..u {
+                    dh[j] = d_out[j] + ds[j];
+                    d_out[j] = 0.0;
+                }
+                let gates = unsafe { saved.get(Part::Gates, b, Some(t)) };
+                match spec.cell {
+                    Cell::SimpleRnn => {
+                        for j in 0..u {
+                            d_in[j] = dh[j] * act.derivative_from_output(gates[j]);
+                        }
+                    }
+                    Cell::Lstm => {
+                        let dc = unsafe { rows.get(Part::DCellState, b, None) };
+                        let c_prev = unsafe { saved.get(Part::PrevCell, b, Some(t)) };
+                        let c_new = unsafe { saved.get(Part::Extra, b, Some(t)) };
+                        for j in 0..u {
+                            let [i, f, cc, o] =
+                                [gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]];
+                            let a = activated(act, c_new[j]);
+                            let dct = dc[j] + dh[j] * o * act.derivative_from_output(a);
+                            d_in[j] = dct * cc * gate.derivative_from_output(i);
+                            d_in[u + j] = dct * c_prev[j] * gate.derivative_from_output(f);
+                            d_in[2 * u + j] = dct * i * act.derivative_from_output(cc);
+                            d_in[3 * u + j] = dh[j] * a * gate.derivative_from_output(o);
+                            dc[j] = dct * f;
+                        }
+                    }
+                    Cell::Gru => {
+                        let d_rec = d_rec.expect("a GRU has a recurrent gradient");
+                        let prev = unsafe { saved.get(Part::PrevState, b, Some(t)) };
+                        let rh = unsafe { saved.get(Part::Extra, b, Some(t)) };
+                        for j in 0..u {
+                            let [z, r, hh] = [gates[j], gates[u + j], gates[2 * u + j]];
+                            let d_hh = dh[j] * (1.0 - z) * act.derivative_from_output(hh);
+                            let d_z = dh[j] * (prev[j] - hh) * gate.derivative_from_output(z);
+                            let d_r = d_hh * rh[j] * gate.derivative_from_output(r);
+                            [d_in[j], d_in[u + j], d_in[2 * u + j]] = [d_z, d_r, d_hh];
+                            [d_rec[j], d_rec[u + j], d_rec[2 * u + j]] = [d_z, d_r, d_hh * r];
+                            aux[j] = dh[j] * z;
+                        }
+                    }
                 }
             }
-            let d_in = unsafe { rows.get(Part::DInput, b, Some(t)) };
-            let d_rec = match spec.cell {
-                Cell::Gru => Some(unsafe { rows.get(Part::DRecurrent, b, Some(t)) }),
-                _ => None,
+            let through = if spec.cell == Cell::Gru {
+                Part::DRecurrent
+            } else {
+                Part::DInput
             };
-            if !valid(w.mask, b * steps + t) {
-                if spec.zero_output_for_mask {
-                    d_out.fill(0.0);
-                }
-                d_in.fill(0.0);
-                if let Some(d) = d_rec {
-                    d.fill(0.0);
-                }
-                continue;
-            }
-            for j in 0..u {
-                dh[j] = d_out[j] + ds[j];
-                d_out[j] = 0.0;
-            }
-            let gates = unsafe { saved.get(Part::Gates, b, Some(t)) };
-            match spec.cell {
-                Cell::SimpleRnn => {
-                    for j in 0..u {
-                        d_in[j] = dh[j] * act.derivative_from_output(gates[j]);
-                    }
-                    for (s, row) in ds.iter_mut().zip(w.kernel.chunks_exact(gu)) {
-                        *s = dot(d_in, row);
-                    }
-                }
-                Cell::Lstm => {
-                    let dc = dc.as_deref_mut().expect("an LSTM has a cell gradient");
-                    let c_prev = unsafe { saved.get(Part::PrevCell, b, Some(t)) };
-                    let c_new = unsafe { saved.get(Part::Extra, b, Some(t)) };
-                    for j in 0..u {
-                        let [i, f, cc, o] =
-                            [gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]];
-                        let a = act.apply(c_new[j]);
-                        let dct = dc[j] + dh[j] * o * act.derivative_from_output(a);
-                        d_in[j] = dct * cc * gate.derivative_from_output(i);
-                        d_in[u + j] = dct * c_prev[j] * gate.derivative_from_output(f);
-                        d_in[2 * u + j] = dct * i * act.derivative_from_output(cc);
-                        d_in[3 * u + j] = dh[j] * a * gate.derivative_from_output(o);
-                        dc[j] = dct * f;
-                    }
-                    for (s, row) in ds.iter_mut().zip(w.kernel.chunks_exact(gu)) {
-                        *s = dot(d_in, row);
-                    }
-                }
-                Cell::Gru => {
-                    let d_rec = d_rec.expect("a GRU has a recurrent gradient");
-                    let prev = unsafe { saved.get(Part::PrevState, b, Some(t)) };
-                    let rh = unsafe { saved.get(Part::Extra, b, Some(t)) };
-                    for j in 0..u {
-                        let [z, r, hh] = [gates[j], gates[u + j], gates[2 * u + j]];
-                        let d_hh = dh[j] * (1.0 - z) * act.derivative_from_output(hh);
-                        let d_z = dh[j] * (prev[j] - hh) * gate.derivative_from_output(z);
-                        let d_r = d_hh * rh[j] * gate.derivative_from_output(r);
-                        [d_in[j], d_in[u + j], d_in[2 * u + j]] = [d_z, d_r, d_hh];
-                        [d_rec[j], d_rec[u + j], d_rec[2 * u + j]] = [d_z, d_r, d_hh * r];
-                    }
-                    for (j, (s, row)) in ds.iter_mut().zip(w.kernel.chunks_exact(gu)).enumerate() {
-                        *s = dot(d_rec, row) + dh[j] * gates[j];
+            let (d_gates, lda) = rows.at(through, first, Some(t));
+            let (ds, ldc) = rows.at(Part::DState, first, None);
+            // SAFETY: the block's rows of two disjoint parts.
+            unsafe {
+                block_product(
+                    block_rows.len(),
+                    u,
+                    gu,
+                    d_gates,
+                    lda,
+                    kernel_t,
+                    ds,
+                    ldc,
+                    false,
+                )
+            };
+            for b in block_rows.clone() {
+                let ds = unsafe { rows.get(Part::DState, b, None) };
+                let aux = &unsafe { rows.get(Part::Scratch, b, None) }[2 * u..];
+                if !valid(w.mask, b * steps + t) {
+                    ds.copy_from_slice(aux);
+                } else if spec.cell == Cell::Gru {
+                    for (s, a) in ds.iter_mut().zip(aux.iter()) {
+                        *s += a;
                     }
                 }
             }
