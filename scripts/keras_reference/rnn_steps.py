@@ -33,7 +33,7 @@ ones, so in the UNMASKED cases the padding side (leading vs trailing zeros) pred
 perfectly, and those models learn it fast (simplernn: loss 0.72 -> 0.34, batch accuracy ~1.0 in 20
 steps). In the masked cases the padding is invisible (carried outputs), so the loss barely moves.
 For step parity this is harmless (it only makes the unmasked losses move a lot); the layout is
-what the brief asked for and is recorded in the JSON ("data").
+kept as it is and recorded in the JSON ("data").
 
 What Keras 3.15.1 / TF 2.21 does here (read from the installed source; checked at run time, see
 "checks" in the JSON):

@@ -50,6 +50,7 @@ pub enum Activation {
 }
 
 impl Activation {
+    #[inline]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Activation::Tanh => x.tanh(),
@@ -61,6 +62,7 @@ impl Activation {
     }
 
     /// The derivative at the input that gave output `y`.
+    #[inline]
     pub fn derivative_from_output(self, y: f32) -> f32 {
         match self {
             Activation::Tanh => 1.0 - y * y,
@@ -557,7 +559,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("initial state must have shape [2, 3]"),
+            err.contains("initial state must have shape (2, 3)"),
             "{err}"
         );
         let mask = g.input([2, 6]);
@@ -565,7 +567,7 @@ mod tests {
             .recurrent(spec(Cell::Lstm), xw, rk, &[], None, Some(mask))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("mask must have shape [2, 5]"), "{err}");
+        assert!(err.contains("mask must have shape (2, 5)"), "{err}");
         let ok = g
             .recurrent(spec(Cell::Lstm), xw, rk, &[], None, None)
             .unwrap();

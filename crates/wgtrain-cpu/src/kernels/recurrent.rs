@@ -28,37 +28,48 @@ pub struct Walk<'a> {
     pub mask: Option<&'a [f32]>,
 }
 
-/// The parts of a packed tensor, addressed by batch row (and step).
-struct Rows<'p> {
+/// The parts of a packed tensor, addressed by batch row (and step): each part's offset, row
+/// width and steps (1 for a [batch, w] part), looked up by the part's number.
+struct Rows {
     base: SendPtr,
-    packing: &'p Packing,
+    parts: [(usize, usize, usize); PARTS],
 }
 
-impl Rows<'_> {
+/// How many kinds of part there are (`Part`'s variants).
+const PARTS: usize = Part::KernelT as usize + 1;
+
+impl Rows {
+    fn new(base: *mut f32, packing: &Packing) -> Rows {
+        let mut parts = [(0, 0, 0); PARTS];
+        for (part, at, shape) in &packing.parts {
+            let steps = if shape.rank() == 3 { shape.0[1] } else { 1 };
+            parts[*part as usize] = (*at, shape.last(), steps);
+        }
+        Rows {
+            base: SendPtr(base),
+            parts,
+        }
+    }
+
     /// Where row `b` of a [batch, w] part, or step `t` of row `b` of a [batch, steps, w] part,
     /// starts, and the distance to the next row's.
-    fn at(&self, part: Part, b: usize, t: Option<usize>) -> (*mut f32, usize) {
-        let (at, shape) = self.packing.find(part).expect("the packing holds the part");
-        let w = shape.last();
-        let (row, stride) = match t {
-            Some(t) => (b * shape.0[1] + t, shape.0[1] * w),
-            None => (b, w),
-        };
+    #[inline]
+    fn at(&self, part: Part, b: usize, t: usize) -> (*mut f32, usize) {
+        let (at, w, steps) = self.parts[part as usize];
         // SAFETY: the offset lies inside the packed tensor the packing describes.
-        (unsafe { self.base.0.add(at + row * w) }, stride)
+        (
+            unsafe { self.base.0.add(at + (b * steps + t) * w) },
+            steps * w,
+        )
     }
 
     /// The row as a slice.
     ///
     /// SAFETY: callers take each (part, row) from one thread at a time; parts do not overlap.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self, part: Part, b: usize, t: Option<usize>) -> &mut [f32] {
-        let w = self
-            .packing
-            .find(part)
-            .expect("the packing holds the part")
-            .1
-            .last();
+    #[inline]
+    unsafe fn get(&self, part: Part, b: usize, t: usize) -> &mut [f32] {
+        let w = self.parts[part as usize].1;
         std::slice::from_raw_parts_mut(self.at(part, b, t).0, w)
     }
 }
@@ -115,14 +126,6 @@ fn activate(a: Activation, xs: &mut [f32]) {
     }
 }
 
-fn activated(a: Activation, x: f32) -> f32 {
-    match a {
-        Activation::Tanh => exp::tanh(x),
-        Activation::Sigmoid => exp::sigmoid(x),
-        other => other.apply(x),
-    }
-}
-
 fn valid(mask: Option<&[f32]>, at: usize) -> bool {
     mask.is_none_or(|m| m[at] != 0.0)
 }
@@ -132,10 +135,7 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
     let spec = w.spec;
     let (u, gu, steps) = (spec.units, spec.gate_width(), w.steps);
     let packing = spec.forward_packing(w.batch, steps);
-    let rows = Rows {
-        base: SendPtr(out.as_mut_ptr()),
-        packing: &packing,
-    };
+    let rows = Rows::new(out.as_mut_ptr(), &packing);
     let (act, gate) = (spec.activation, spec.recurrent_activation);
     let blocks = w.batch.div_ceil(BLOCK);
     (0..blocks).into_par_iter().for_each(|block| {
@@ -143,19 +143,15 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
         let block_rows = first..(first + BLOCK).min(w.batch);
         // SAFETY (every `get` below): this thread alone touches the block's rows of every part.
         for b in block_rows.clone() {
-            let (state, last) = unsafe {
-                (
-                    rows.get(Part::State, b, None),
-                    rows.get(Part::Last, b, None),
-                )
-            };
+            let (state, last) =
+                unsafe { (rows.get(Part::State, b, 0), rows.get(Part::Last, b, 0)) };
             match w.h0 {
                 Some(h0) => state.copy_from_slice(&h0[b * u..(b + 1) * u]),
                 None => state.fill(0.0),
             }
             last.fill(0.0);
             if spec.cell == Cell::Lstm {
-                let c = unsafe { rows.get(Part::CellState, b, None) };
+                let c = unsafe { rows.get(Part::CellState, b, 0) };
                 match w.c0 {
                     Some(c0) => c.copy_from_slice(&c0[b * u..(b + 1) * u]),
                     None => c.fill(0.0),
@@ -165,14 +161,10 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
         for k in 0..steps {
             let t = spec.step_at(k, steps);
             for b in block_rows.clone() {
-                let (prev, state) = unsafe {
-                    (
-                        rows.get(Part::PrevState, b, Some(t)),
-                        rows.get(Part::State, b, None),
-                    )
-                };
+                let (prev, state) =
+                    unsafe { (rows.get(Part::PrevState, b, t), rows.get(Part::State, b, 0)) };
                 prev.copy_from_slice(state);
-                let gates = unsafe { rows.get(Part::Gates, b, Some(t)) };
+                let gates = unsafe { rows.get(Part::Gates, b, t) };
                 match (spec.cell, w.bias) {
                     (Cell::Gru, Some(bias)) => gates.copy_from_slice(bias),
                     (Cell::Gru, None) => gates.fill(0.0),
@@ -181,8 +173,8 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
                     }
                 }
             }
-            let (prev, lda) = rows.at(Part::PrevState, first, Some(t));
-            let (gates, ldc) = rows.at(Part::Gates, first, Some(t));
+            let (prev, lda) = rows.at(Part::PrevState, first, t);
+            let (gates, ldc) = rows.at(Part::Gates, first, t);
             // SAFETY: the block's rows of PrevState and Gates, disjoint parts.
             unsafe {
                 block_product(
@@ -198,13 +190,9 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
                 )
             };
             for b in block_rows.clone() {
-                let (state, last) = unsafe {
-                    (
-                        rows.get(Part::State, b, None),
-                        rows.get(Part::Last, b, None),
-                    )
-                };
-                let outputs = unsafe { rows.get(Part::Outputs, b, Some(spec.output_at(k, steps))) };
+                let (state, last) =
+                    unsafe { (rows.get(Part::State, b, 0), rows.get(Part::Last, b, 0)) };
+                let outputs = unsafe { rows.get(Part::Outputs, b, spec.output_at(k, steps)) };
                 if !valid(w.mask, b * steps + t) {
                     if spec.zero_output_for_mask {
                         last.fill(0.0);
@@ -212,7 +200,7 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
                     outputs.copy_from_slice(last);
                     continue;
                 }
-                let gates = unsafe { rows.get(Part::Gates, b, Some(t)) };
+                let gates = unsafe { rows.get(Part::Gates, b, t) };
                 let xw = &w.xw[(b * steps + t) * gu..(b * steps + t + 1) * gu];
                 match spec.cell {
                     Cell::SimpleRnn => {
@@ -220,9 +208,9 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
                         state.copy_from_slice(gates);
                     }
                     Cell::Lstm => {
-                        let c = unsafe { rows.get(Part::CellState, b, None) };
-                        let c_prev = unsafe { rows.get(Part::PrevCell, b, Some(t)) };
-                        let c_new = unsafe { rows.get(Part::Extra, b, Some(t)) };
+                        let c = unsafe { rows.get(Part::CellState, b, 0) };
+                        let c_prev = unsafe { rows.get(Part::PrevCell, b, t) };
+                        let c_new = unsafe { rows.get(Part::Extra, b, t) };
                         c_prev.copy_from_slice(c);
                         let (ifg, rest) = gates.split_at_mut(2 * u);
                         let (cc, o) = rest.split_at_mut(u);
@@ -241,8 +229,8 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
                         }
                     }
                     Cell::Gru => {
-                        let prev = unsafe { rows.get(Part::PrevState, b, Some(t)) };
-                        let rh = unsafe { rows.get(Part::Extra, b, Some(t)) };
+                        let prev = unsafe { rows.get(Part::PrevState, b, t) };
+                        let rh = unsafe { rows.get(Part::Extra, b, t) };
                         rh.copy_from_slice(&gates[2 * u..]);
                         let (zr, hh) = gates.split_at_mut(2 * u);
                         for (g, x) in zr.iter_mut().zip(xw) {
@@ -274,10 +262,7 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
     let spec = w.spec;
     let (u, gu, steps) = (spec.units, spec.gate_width(), w.steps);
     let forward = spec.forward_packing(w.batch, steps);
-    let saved = Rows {
-        base: SendPtr(packed.as_ptr() as *mut f32),
-        packing: &forward,
-    };
+    let saved = Rows::new(packed.as_ptr() as *mut f32, &forward);
     let backward = spec.backward_packing(w.batch, steps);
     let (kt_at, _) = backward.range(Part::KernelT);
     let (head, kernel_t) = out.split_at_mut(kt_at);
@@ -288,10 +273,7 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
         }
     }
     let kernel_t: &[f32] = kernel_t;
-    let rows = Rows {
-        base: SendPtr(head.as_mut_ptr()),
-        packing: &backward,
-    };
+    let rows = Rows::new(head.as_mut_ptr(), &backward);
     let [d_outputs, d_last, d_state, d_cell] = upstream;
     let (act, gate) = (spec.activation, spec.recurrent_activation);
     let row_of = |d: Option<&[f32]>, b: usize, dst: &mut [f32]| match d {
@@ -305,19 +287,19 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
         // SAFETY (every `get` below): this thread alone touches the block's rows of every part
         // of `out`; the saved parts are only read.
         for b in block_rows.clone() {
-            let ds = unsafe { rows.get(Part::DState, b, None) };
-            let scratch = unsafe { rows.get(Part::Scratch, b, None) };
+            let ds = unsafe { rows.get(Part::DState, b, 0) };
+            let scratch = unsafe { rows.get(Part::Scratch, b, 0) };
             row_of(d_state, b, ds);
             row_of(d_last, b, &mut scratch[..u]);
             if spec.cell == Cell::Lstm {
-                row_of(d_cell, b, unsafe { rows.get(Part::DCellState, b, None) });
+                row_of(d_cell, b, unsafe { rows.get(Part::DCellState, b, 0) });
             }
         }
         for k in (0..steps).rev() {
             let t = spec.step_at(k, steps);
             for b in block_rows.clone() {
-                let ds = unsafe { rows.get(Part::DState, b, None) };
-                let scratch = unsafe { rows.get(Part::Scratch, b, None) };
+                let ds = unsafe { rows.get(Part::DState, b, 0) };
+                let scratch = unsafe { rows.get(Part::Scratch, b, 0) };
                 // The carried output gradient, dh, and what the product leaves out.
                 let (d_out, rest) = scratch.split_at_mut(u);
                 let (dh, aux) = rest.split_at_mut(u);
@@ -327,9 +309,9 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
                         *o += g;
                     }
                 }
-                let d_in = unsafe { rows.get(Part::DInput, b, Some(t)) };
+                let d_in = unsafe { rows.get(Part::DInput, b, t) };
                 let d_rec = match spec.cell {
-                    Cell::Gru => Some(unsafe { rows.get(Part::DRecurrent, b, Some(t)) }),
+                    Cell::Gru => Some(unsafe { rows.get(Part::DRecurrent, b, t) }),
                     _ => None,
                 };
                 if !valid(w.mask, b * steps + t) {
@@ -348,7 +330,7 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
                     dh[j] = d_out[j] + ds[j];
                     d_out[j] = 0.0;
                 }
-                let gates = unsafe { saved.get(Part::Gates, b, Some(t)) };
+                let gates = unsafe { saved.get(Part::Gates, b, t) };
                 match spec.cell {
                     Cell::SimpleRnn => {
                         for j in 0..u {
@@ -356,13 +338,15 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
                         }
                     }
                     Cell::Lstm => {
-                        let dc = unsafe { rows.get(Part::DCellState, b, None) };
-                        let c_prev = unsafe { saved.get(Part::PrevCell, b, Some(t)) };
-                        let c_new = unsafe { saved.get(Part::Extra, b, Some(t)) };
+                        let dc = unsafe { rows.get(Part::DCellState, b, 0) };
+                        let c_prev = unsafe { saved.get(Part::PrevCell, b, t) };
+                        let c_new = unsafe { saved.get(Part::Extra, b, t) };
+                        aux.copy_from_slice(c_new);
+                        activate(act, aux);
                         for j in 0..u {
                             let [i, f, cc, o] =
                                 [gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]];
-                            let a = activated(act, c_new[j]);
+                            let a = aux[j];
                             let dct = dc[j] + dh[j] * o * act.derivative_from_output(a);
                             d_in[j] = dct * cc * gate.derivative_from_output(i);
                             d_in[u + j] = dct * c_prev[j] * gate.derivative_from_output(f);
@@ -373,8 +357,8 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
                     }
                     Cell::Gru => {
                         let d_rec = d_rec.expect("a GRU has a recurrent gradient");
-                        let prev = unsafe { saved.get(Part::PrevState, b, Some(t)) };
-                        let rh = unsafe { saved.get(Part::Extra, b, Some(t)) };
+                        let prev = unsafe { saved.get(Part::PrevState, b, t) };
+                        let rh = unsafe { saved.get(Part::Extra, b, t) };
                         for j in 0..u {
                             let [z, r, hh] = [gates[j], gates[u + j], gates[2 * u + j]];
                             let d_hh = dh[j] * (1.0 - z) * act.derivative_from_output(hh);
@@ -392,8 +376,8 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
             } else {
                 Part::DInput
             };
-            let (d_gates, lda) = rows.at(through, first, Some(t));
-            let (ds, ldc) = rows.at(Part::DState, first, None);
+            let (d_gates, lda) = rows.at(through, first, t);
+            let (ds, ldc) = rows.at(Part::DState, first, 0);
             // SAFETY: the block's rows of two disjoint parts.
             unsafe {
                 block_product(
@@ -409,8 +393,8 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
                 )
             };
             for b in block_rows.clone() {
-                let ds = unsafe { rows.get(Part::DState, b, None) };
-                let aux = &unsafe { rows.get(Part::Scratch, b, None) }[2 * u..];
+                let ds = unsafe { rows.get(Part::DState, b, 0) };
+                let aux = &unsafe { rows.get(Part::Scratch, b, 0) }[2 * u..];
                 if !valid(w.mask, b * steps + t) {
                     ds.copy_from_slice(aux);
                 } else if spec.cell == Cell::Gru {
