@@ -1,4 +1,8 @@
+use super::gemm_avx512::{self, Operand};
+use super::SendPtr;
 use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+use std::cell::RefCell;
 use wgtrain_graph::Shape;
 
 /// Below this many multiply-adds a matmul runs on one thread.
@@ -33,6 +37,11 @@ pub fn matmul(a: &[f32], sa: &Shape, b: &[f32], sb: &Shape, out: &mut [f32], ta:
     } else {
         Parallelism::None
     };
+    if ta && !tb && batches == 1 && deep_and_narrow(m, n, k) && gemm_avx512::available() {
+        // SAFETY: AVX-512F is present and the operands hold the elements the strides address.
+        unsafe { split_depth_product(a, b, out, m, n, k) };
+        return;
+    }
     let (a_step, b_step, o_step) = (ar * ac, if rb == 2 { 0 } else { br * bc }, m * n);
     for bi in 0..batches {
         let a = &a[bi * a_step..];
@@ -66,6 +75,107 @@ pub fn matmul(a: &[f32], sa: &Shape, b: &[f32], sb: &Shape, out: &mut [f32], ta:
                 false,
                 par,
             );
+        }
+    }
+}
+
+/// A product whose depth dwarfs its output (a weight's gradient summed over every row of a
+/// batch of sequences: `a^T @ b` with `k` in the thousands and `m x n` in the thousands).
+fn deep_and_narrow(m: usize, n: usize, k: usize) -> bool {
+    k >= 2048 && m * n <= 1 << 16 && k >= 16 * m.max(n)
+}
+
+/// Rows of the depth each pass of `split_depth_product` keeps in cache.
+const DEPTH_CHUNK: usize = 256;
+
+thread_local! {
+    /// Partial sums of the threads of `split_depth_product` beyond the first.
+    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `out (m x n) = a^T @ b` for `a` stored (k x m) and `b` (k x n): the depth split between the
+/// pool's threads, each summing chunks of `DEPTH_CHUNK` rows with the AVX-512 product into its
+/// own partial (the first thread's is `out`), then the partials added.
+///
+/// SAFETY: the CPU has AVX-512F; `a` holds k x m and `b` k x n elements, `out` m x n.
+unsafe fn split_depth_product(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
+    let threads = rayon::current_num_threads().clamp(1, k.div_ceil(DEPTH_CHUNK));
+    let per = k.div_ceil(threads).next_multiple_of(DEPTH_CHUNK);
+    PARTIALS.with(|cell| {
+        let mut partials = cell.borrow_mut();
+        if partials.len() < (threads - 1) * m * n {
+            partials.resize((threads - 1) * m * n, 0.0);
+        }
+        let (out_ptr, partial_ptr) = (SendPtr(out.as_mut_ptr()), SendPtr(partials.as_mut_ptr()));
+        (0..threads).into_par_iter().for_each(|t| {
+            let c = if t == 0 {
+                out_ptr.get()
+            } else {
+                partial_ptr.get().add((t - 1) * m * n)
+            };
+            let (lo, hi) = (t * per, ((t + 1) * per).min(k));
+            if lo >= hi {
+                std::slice::from_raw_parts_mut(c, m * n).fill(0.0);
+                return;
+            }
+            for (pass, start) in (lo..hi).step_by(DEPTH_CHUNK).enumerate() {
+                let depth = DEPTH_CHUNK.min(hi - start);
+                let a_t = Operand {
+                    ptr: a.as_ptr().add(start * m),
+                    rs: 1,
+                    cs: m,
+                };
+                let b_rows = b.as_ptr().add(start * n);
+                gemm_avx512::product(m, n, depth, a_t, b_rows, n, c, n, pass > 0);
+            }
+        });
+        for part in partials[..(threads - 1) * m * n].chunks_exact(m * n) {
+            for (o, p) in out.iter_mut().zip(part) {
+                *o += p;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_products_split_by_depth_match_plain_sums() {
+        for (m, n, k) in [
+            (13, 37, 3000),
+            (64, 128, 12_800),
+            (8, 32, 2048),
+            (3, 5, 4099),
+        ] {
+            assert!(deep_and_narrow(m, n, k), "{m}x{n}x{k} takes the split path");
+            let a: Vec<f32> = (0..k * m)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.1)
+                .collect();
+            let mut out = vec![f32::NAN; m * n];
+            matmul(
+                &a,
+                &Shape(vec![k, m]),
+                &b,
+                &Shape(vec![k, n]),
+                &mut out,
+                true,
+                false,
+            );
+            for (e, got) in out.iter().enumerate() {
+                let (i, j) = (e / n, e % n);
+                let want: f64 = (0..k)
+                    .map(|kk| a[kk * m + i] as f64 * b[kk * n + j] as f64)
+                    .sum();
+                assert!(
+                    (*got as f64 - want).abs() <= 1e-3 * want.abs().max(1.0),
+                    "{m}x{n}x{k} [{i}, {j}]: {got} vs {want}"
+                );
+            }
         }
     }
 }

@@ -29,3 +29,10 @@ pub(crate) struct SendPtr(pub *mut f32);
 // SAFETY: used only to hand disjoint parts of one buffer to worker threads.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `SendPtr`).
+    pub(crate) fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
