@@ -392,6 +392,16 @@ fn wrong_models_are_refused_when_built_with_the_fix_named() {
         text, wrapped_dense,
         "the model file names the wrapped layer's class"
     );
+    let with_dropout = text.replace(
+        "\"stateful\": false",
+        "\"stateful\": false, \"dropout\": 0.2",
+    );
+    assert_ne!(text, with_dropout);
+    let e = format!(
+        "{:#}",
+        Model::from_json(&with_dropout).err().expect("an error")
+    );
+    assert!(e.contains("LSTM: dropout 0.2 is not supported"), "{e}");
     let e = format!(
         "{:#}",
         Model::from_json(&wrapped_dense).err().expect("an error")

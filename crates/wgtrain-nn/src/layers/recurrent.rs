@@ -271,6 +271,15 @@ impl Recurrent {
         if c["stateful"].as_bool() == Some(true) {
             bail!("{class}: stateful layers are not supported; set stateful to false");
         }
+        for key in ["dropout", "recurrent_dropout"] {
+            if c[key].as_f64().is_some_and(|rate| rate != 0.0) {
+                bail!(
+                    "{class}: {key} {} is not supported; set it to 0 (a Dropout or \
+                     SpatialDropout1D layer before the recurrent layer drops its inputs)",
+                    c[key]
+                );
+            }
+        }
         if class == "GRU" && c["reset_after"].as_bool() == Some(false) {
             bail!("GRU: only reset_after=True (Keras 3's default) is supported");
         }
