@@ -315,7 +315,7 @@ pub struct RecurrentOutputs {
 }
 
 impl Graph {
-    /// A view of part `part` of the packed tensor `packed`, made by op `of`.
+    /// A view of part `part` of the packed tensor `packed`, laid out as `packing` says.
     pub fn part(
         &mut self,
         packed: NodeId,

@@ -8,7 +8,7 @@ use crate::array::Array;
 use crate::callback::Logs;
 use crate::model::{Model, PlanKind};
 use anyhow::{bail, Result};
-use wgtrain_graph::{Phase, PlanId, Shape, StepArgs};
+use wgtrain_graph::{Phase, PlanId, StepArgs};
 
 /// The gradients of one batch, waiting on the device for `Model::apply_gradients`.
 #[must_use = "gradients do nothing until they are applied"]
@@ -24,12 +24,8 @@ impl Model {
     /// trainable weight (the forward pass under a tape and `tape.gradient`). The loss and
     /// metrics of the batch come from `latest_logs`; the gradients from `gradient_arrays`.
     pub fn compute_gradients(&mut self, x: &[&Array], y: &[&Array]) -> Result<Gradients> {
-        self.require_compiled()?;
-        let n = self.check_data(x, y)?;
-        let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
-        let plan = self.plan(PlanKind::Train, n, &targets)?;
-        let mut xy = x.to_vec();
-        xy.extend_from_slice(y);
+        let (plan, n) = self.batch_plan(PlanKind::Train, x, y)?;
+        let xy = [x, y].concat();
         let feeds = self.whole_batch(&xy)?;
         let seed = self.seed;
         let rt = self.runtime_mut()?;

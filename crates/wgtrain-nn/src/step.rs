@@ -4,7 +4,7 @@
 use crate::array::Array;
 use crate::batch::MAX_ARRAYS;
 use crate::callback::Logs;
-use crate::model::{Model, PlanKind};
+use crate::model::{Model, PlanHandle, PlanKind};
 use anyhow::{bail, Result};
 use wgtrain_graph::{Feed, PlanId, Shape, StepArgs};
 
@@ -45,6 +45,20 @@ impl Model {
         Ok(names.into_iter().zip(last).collect())
     }
 
+    /// The plan of `kind` for this batch of inputs and targets, once they are checked, and the
+    /// batch's sample count.
+    pub(crate) fn batch_plan(
+        &mut self,
+        kind: PlanKind,
+        x: &[&Array],
+        y: &[&Array],
+    ) -> Result<(PlanHandle, usize)> {
+        self.require_compiled()?;
+        let n = self.check_data(x, y)?;
+        let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
+        Ok((self.plan(kind, n, &targets)?, n))
+    }
+
     pub(crate) fn whole_batch<'a>(&self, arrays: &'a [&'a Array]) -> Result<Vec<Feed<'a>>> {
         if arrays.len() > MAX_ARRAYS {
             bail!("at most {MAX_ARRAYS} input and target arrays are supported");
@@ -55,12 +69,8 @@ impl Model {
     /// One optimizer step on this batch; returns the batch's loss and metrics, computed before
     /// the update, like Keras' `train_on_batch`.
     pub fn train_on_batch(&mut self, x: &[&Array], y: &[&Array]) -> Result<Logs> {
-        self.require_compiled()?;
-        let n = self.check_data(x, y)?;
-        let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
-        let plan = self.plan(PlanKind::Train, n, &targets)?;
-        let mut xy = x.to_vec();
-        xy.extend_from_slice(y);
+        let (plan, _) = self.batch_plan(PlanKind::Train, x, y)?;
+        let xy = [x, y].concat();
         let feeds = self.whole_batch(&xy)?;
         self.runtime_mut()?
             .backend
@@ -73,12 +83,8 @@ impl Model {
     /// (kernel name, seconds) in execution order. The step trains the model, as
     /// `train_on_batch` does.
     pub fn profile_train_step(&mut self, x: &[&Array], y: &[&Array]) -> Result<Vec<(String, f64)>> {
-        self.require_compiled()?;
-        let n = self.check_data(x, y)?;
-        let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
-        let plan = self.plan(PlanKind::Train, n, &targets)?;
-        let mut xy = x.to_vec();
-        xy.extend_from_slice(y);
+        let (plan, _) = self.batch_plan(PlanKind::Train, x, y)?;
+        let xy = [x, y].concat();
         let feeds = self.whole_batch(&xy)?;
         let seed = self.seed;
         let rt = self.runtime_mut()?;
@@ -94,12 +100,8 @@ impl Model {
 
     /// The loss and metrics on this batch without training, like Keras' `test_on_batch`.
     pub fn test_on_batch(&mut self, x: &[&Array], y: &[&Array]) -> Result<Logs> {
-        self.require_compiled()?;
-        let n = self.check_data(x, y)?;
-        let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
-        let plan = self.plan(PlanKind::Evaluate, n, &targets)?;
-        let mut xy = x.to_vec();
-        xy.extend_from_slice(y);
+        let (plan, _) = self.batch_plan(PlanKind::Evaluate, x, y)?;
+        let xy = [x, y].concat();
         let feeds = self.whole_batch(&xy)?;
         let rt = self.runtime_mut()?;
         rt.backend.take_scalars(false, &mut |_| {})?;

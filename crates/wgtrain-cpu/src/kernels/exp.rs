@@ -10,8 +10,9 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1.5 * 2^23: adding it rounds an f32 below 2^22 to the nearest whole number.
 const ROUNDER: f32 = 12_582_912.0;
 
+/// `x = n ln 2 + r`: `(e^r - 1, 2^n, n)`, `e^r - 1` by the polynomial without its leading 1.
 #[inline(always)]
-pub fn exp(x: f32) -> f32 {
+fn reduced(x: f32) -> (f32, f32, f32) {
     let x = x.clamp(-87.0, 88.0);
     let shifted = x * LOG2_E + ROUNDER;
     let n = shifted - ROUNDER;
@@ -22,33 +23,26 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
-    let e_r = p * (r * r) + r + 1.0;
     let two_n =
         f32::from_bits(((shifted.to_bits() as i32 - ROUNDER.to_bits() as i32 + 127) << 23) as u32);
-    e_r * two_n
+    (p * (r * r) + r, two_n, n)
+}
+
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let (m, two_n, _) = reduced(x);
+    (m + 1.0) * two_n
 }
 
 /// `e^x - 1`, accurate near 0 too: where the reduction leaves `n = 0` it is the polynomial
 /// without its leading 1.
 #[inline(always)]
 pub fn exp_m1(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    let shifted = x * LOG2_E + ROUNDER;
-    let n = shifted - ROUNDER;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let small = p * (r * r) + r;
-    let two_n =
-        f32::from_bits(((shifted.to_bits() as i32 - ROUNDER.to_bits() as i32 + 127) << 23) as u32);
+    let (m, two_n, n) = reduced(x);
     if n == 0.0 {
-        small
+        m
     } else {
-        (small + 1.0) * two_n - 1.0
+        (m + 1.0) * two_n - 1.0
     }
 }
 

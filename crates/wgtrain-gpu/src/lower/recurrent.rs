@@ -2,6 +2,7 @@
 //! row, however long the sequence.
 
 use super::*;
+use crate::kernels::binding::recurrent as binding;
 use wgtrain_graph::recurrent::{Cell, Packing, Part, RecurrentSpec, UPSTREAM};
 
 /// What a workgroup may hold in workgroup memory on every adapter (WebGPU's default limit).
@@ -103,8 +104,6 @@ pub(super) fn lower(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>>
         grid(batch)?,
     )])
 }
-
-use crate::kernels::binding::recurrent as binding;
 
 fn params(spec: &RecurrentSpec, batch: usize, steps: usize, upstream: [bool; 4]) -> Builder {
     let cell = match spec.cell {
