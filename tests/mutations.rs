@@ -15,7 +15,8 @@ use wgtrain::cpu::CpuBackend;
 use wgtrain::nn::fit::Verbosity;
 use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{
-    Array, BackupAndRestore, CompileConfig, Dense, FitConfig, Loss, Model, Optimizer, Sequential,
+    Array, BackupAndRestore, CompileConfig, Dense, FitConfig, History, Loss, Model, Optimizer,
+    Sequential,
 };
 
 fn model() -> Model {
@@ -116,4 +117,36 @@ fn model_files_never_panic_or_overallocate() {
     }
     let claims = [huge_layer.into_bytes(), huge_input.into_bytes()];
     try_all_files("model json claims", &claims, &dir, "claim.json", read);
+}
+
+#[test]
+fn history_files_never_panic_or_overallocate() {
+    let dir = scratch_dir("history");
+    let mut h = History::default();
+    for (k, v) in [
+        ("loss", [0.69f32, 0.45, 0.31]),
+        ("accuracy", [0.57, 0.79, 0.87]),
+        ("val_loss", [0.55, 0.43, 0.38]),
+        ("val_accuracy", [0.73, 0.81, 0.84]),
+    ] {
+        for x in v {
+            h.push(k, x);
+        }
+    }
+    h.step_loss = vec![0.7, 0.6, 0.5];
+    let picture = dir.join("curves.svg");
+    let read_and_plot = |p: &Path| History::from_json_file(p)?.plot(&picture);
+    let inputs = mutations(h.to_json().as_bytes(), 1500, 43);
+    try_all_files("history json", &inputs, &dir, "h.json", read_and_plot);
+    // Values no axis can span are refused by name.
+    let huge = h
+        .to_json()
+        .replacen("0.69", "3e38", 1)
+        .replacen("0.45", "-3e38", 1);
+    std::fs::write(dir.join("huge.json"), &huge).unwrap();
+    let err = read_and_plot(&dir.join("huge.json")).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("'loss' holds values too large to plot"),
+        "{err:#}"
+    );
 }

@@ -15,6 +15,7 @@ mod user_data;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 pub use device::{backend_for, parse_cpu_conv, run_failed, DeviceChoice};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,15 @@ enum Command {
     },
     /// Measures the steady-state training step of a reference model, or matmul throughput.
     Bench(bench::BenchArgs),
+    /// Draws a run's loss and accuracy per epoch (a `train --history` file, or Keras'
+    /// `history.history` as JSON) to a .png or .svg file.
+    Plot {
+        /// The history file.
+        history: PathBuf,
+        /// The picture to write: .png or .svg.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Lists the GPU adapters (name, backend, type, driver, limits, f16 and subgroup support).
     Devices {
         #[arg(long)]
@@ -80,6 +90,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Evaluate(args) => evaluate::evaluate(args),
         Command::Predict(args) => evaluate::predict(args),
+        Command::Plot { history, output } => plot(&history, &output),
         Command::Devices { json } => device::list(json),
     }
+}
+
+fn plot(history: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    wgtrain::nn::output_path::check_writable(output, "--output")?;
+    wgtrain::nn::History::from_json_file(history)?.plot(output)?;
+    println!("plotted {} to {}", history.display(), output.display());
+    Ok(())
 }

@@ -55,6 +55,9 @@ pub struct TrainArgs {
     /// Write the training history as JSON here.
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Draw loss and accuracy per epoch to this .png or .svg file at the end of the run.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Save the trained weights (safetensors) here.
     #[arg(long)]
     save: Option<PathBuf>,
@@ -101,9 +104,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
             model_name
         );
     }
-    for (path, flag) in [(&a.history, "--history"), (&a.save, "--save")] {
+    for (path, flag) in [
+        (&a.history, "--history"),
+        (&a.save, "--save"),
+        (&a.plot, "--plot"),
+    ] {
         if let Some(path) = path {
             check_writable(path, flag)?;
+        }
+    }
+    if let Some(path) = &a.plot {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext.to_ascii_lowercase().as_str(), "png" | "svg") {
+            bail!("--plot {}: name the picture .png or .svg", path.display());
         }
     }
     let mut backup = a
@@ -270,6 +283,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     if let Some(path) = &a.history {
         write_atomically(path, history.to_json().as_bytes(), "the history")?;
+    }
+    if let Some(path) = &a.plot {
+        history.plot(path)?;
+        println!("loss and accuracy per epoch drawn to {}", path.display());
     }
     if let Some(path) = &a.save {
         let keep = user.as_ref().map_or(&[][..], |u| u.keep.as_slice());

@@ -68,6 +68,7 @@ fn the_demo_learns_the_spirals() {
 fn train_writes_history_with_every_step_loss() {
     let Some(dir) = mnist_dir() else { return };
     let hist = std::env::temp_dir().join(format!("wgtrain-history-{}.json", std::process::id()));
+    let plot = std::env::temp_dir().join(format!("wgtrain-curves-{}.svg", std::process::id()));
     let (ok, text) = wgtrain(&[
         "train",
         "mnist-antirectifier",
@@ -81,8 +82,14 @@ fn train_writes_history_with_every_step_loss() {
         "cpu",
         "--history",
         hist.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("Training and validation loss"), "{svg}");
+    assert!(svg.contains("Training and validation accuracy"), "{svg}");
+    std::fs::remove_file(&plot).unwrap();
     let h: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&hist).unwrap()).unwrap();
     assert_eq!(h["step_loss"].as_array().unwrap().len(), 20);
@@ -888,4 +895,52 @@ fn the_review_csv_trains_as_well_as_the_npz() {
     ]);
     eprintln!("imdb-cnn, 1 epoch: npz route {npz}, text route {text}");
     assert!(text >= npz - 0.015, "text route {text} vs npz route {npz}");
+}
+
+#[test]
+fn plot_draws_a_history_file_and_names_what_is_wrong() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Keras' `history.history`, dumped as JSON.
+    let keras = dir.join("keras.json");
+    std::fs::write(
+        &keras,
+        r#"{"loss": [0.69, 0.45, 0.31], "accuracy": [0.57, 0.79, 0.87],
+            "val_loss": [0.55, 0.43, 0.38], "val_accuracy": [0.73, 0.81, 0.84]}"#,
+    )
+    .unwrap();
+    let png = dir.join("curves.png");
+    let (ok, text) = wgtrain(&["plot", keras.to_str().unwrap(), "-o", png.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let (w, h) = (
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1280, 480), "two panels side by side");
+
+    let (ok, text) = wgtrain(&["plot", keras.to_str().unwrap(), "-o", "curves.jpg"]);
+    assert!(!ok && text.contains("name it .png or .svg"), "{text}");
+    let missing = dir.join("missing.json");
+    let (ok, text) = wgtrain(&[
+        "plot",
+        missing.to_str().unwrap(),
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("missing.json"), "{text}");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"loss\": [0.5, \"x\"]}").unwrap();
+    let (ok, text) = wgtrain(&[
+        "plot",
+        broken.to_str().unwrap(),
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("broken.json"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    let (ok, text) = wgtrain(&["train", "mnist-antirectifier", "--plot", "curves.gif"]);
+    assert!(!ok && text.contains("--plot curves.gif"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

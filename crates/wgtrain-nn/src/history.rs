@@ -27,4 +27,35 @@ impl History {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a history serializes")
     }
+
+    /// A History from `to_json`'s text (what `wgtrain train --history` writes), or from a plain
+    /// map of metric names to per-epoch values (Keras' `history.history` dumped as JSON).
+    pub fn from_json(text: &str) -> anyhow::Result<History> {
+        use anyhow::Context;
+        let value: serde_json::Value =
+            serde_json::from_str(text).context("a history file must be JSON")?;
+        if value.get("history").is_some() {
+            return serde_json::from_value(value)
+                .context("the history file's 'history' must map metric names to lists of numbers");
+        }
+        let history: BTreeMap<String, Vec<f32>> = serde_json::from_value(value)
+            .context("a history file maps metric names to lists of numbers, per epoch")?;
+        Ok(History {
+            history,
+            ..Default::default()
+        })
+    }
+
+    /// `from_json` of a file; errors name it.
+    pub fn from_json_file(path: &std::path::Path) -> anyhow::Result<History> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the history file {}", path.display()))?;
+        History::from_json(&text).with_context(|| format!("history file {}", path.display()))
+    }
+
+    /// Draws loss and accuracy per epoch to a `.png` or `.svg` file (`plot::plot_history`).
+    pub fn plot(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        crate::plot::plot_history(self, path)
+    }
 }

@@ -19,6 +19,7 @@ pub mod model;
 pub mod model_file;
 pub mod model_json;
 pub mod output_path;
+pub mod plot;
 pub mod progress;
 pub mod sequential;
 mod step;
