@@ -302,3 +302,83 @@ fn bad_data_is_an_error_not_a_panic() {
     assert!(Array::new([3, 2], vec![0.0; 5]).is_err());
     assert!(Loss::parse("hinge").is_err());
 }
+
+/// A model with three heads reports each head's own loss and accuracy under Keras' names
+/// (`age_loss`, `income_accuracy`, ..., and `val_` ones), and the loss is their weighted sum.
+#[test]
+fn several_outputs_report_their_losses_and_accuracies_by_name() {
+    let posts = Input::new([8]);
+    let h = Dense::new(6)
+        .activation(ActivationKind::Relu)
+        .apply(&posts)
+        .unwrap();
+    let age = Dense::new(1).named("age").apply(&h).unwrap();
+    let income = Dense::new(3)
+        .activation(ActivationKind::Softmax)
+        .named("income")
+        .apply(&h)
+        .unwrap();
+    let gender = Dense::new(1)
+        .activation(ActivationKind::Sigmoid)
+        .named("gender")
+        .apply(&h)
+        .unwrap();
+    let mut m = Model::new(&[&posts], &[&age, &income, &gender]).unwrap();
+    let mut config = CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError);
+    config.losses = vec![
+        Loss::MeanSquaredError,
+        Loss::CategoricalCrossentropy,
+        Loss::BinaryCrossentropy,
+    ];
+    config.loss_weights = vec![0.25, 1.0, 10.0];
+    m.compile(config).unwrap();
+    let n = 64;
+    let u = wgtrain::nn::init::uniform_stream(5, 1, n * 8);
+    let x = Array::new([n, 8], u).unwrap();
+    let ya = Array::new([n, 1], (0..n).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+    let yi = Array::new(
+        [n, 3],
+        (0..n * 3)
+            .map(|e| f32::from(e % 3 == (e / 3) % 3))
+            .collect(),
+    )
+    .unwrap();
+    let yg = Array::new([n, 1], (0..n).map(|i| (i % 2) as f32).collect()).unwrap();
+    let cfg = FitConfig {
+        validation: Validation::Split(0.25),
+        ..quiet(2, 16)
+    };
+    let h = m.fit(&[&x], &[&ya, &yi, &yg], &cfg).unwrap();
+    let keys: Vec<&str> = h.history.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "age_accuracy",
+            "age_loss",
+            "gender_accuracy",
+            "gender_loss",
+            "income_accuracy",
+            "income_loss",
+            "loss",
+            "val_age_accuracy",
+            "val_age_loss",
+            "val_gender_accuracy",
+            "val_gender_loss",
+            "val_income_accuracy",
+            "val_income_loss",
+            "val_loss"
+        ],
+        "Keras 3's names for this model"
+    );
+    for prefix in ["", "val_"] {
+        for epoch in 0..2 {
+            let at = |k: &str| h.history[&format!("{prefix}{k}")][epoch];
+            let weighted = 0.25 * at("age_loss") + at("income_loss") + 10.0 * at("gender_loss");
+            assert!(
+                (at("loss") - weighted).abs() <= 1e-4 * weighted.abs(),
+                "{prefix}loss {} is the weighted sum {weighted}",
+                at("loss")
+            );
+        }
+    }
+}

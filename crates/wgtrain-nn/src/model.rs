@@ -420,21 +420,26 @@ impl Model {
         self.runtime().map(|_| ())
     }
 
-    /// Names of the metrics a train or evaluate plan reports, after "loss".
+    /// Names of the metrics a train or evaluate plan reports, after "loss", as Keras names
+    /// them: with several outputs each output's own (unweighted) loss, `NAME_loss`, then each
+    /// one's accuracy, `NAME_accuracy`.
     pub(crate) fn metric_names(&self) -> Vec<String> {
         let Ok(rt) = self.runtime() else {
             return Vec::new();
         };
-        if !rt.config.accuracy {
-            return Vec::new();
-        }
         if self.outputs.len() == 1 {
-            return vec!["accuracy".into()];
+            return if rt.config.accuracy {
+                vec!["accuracy".into()]
+            } else {
+                Vec::new()
+            };
         }
-        self.output_names()
-            .iter()
-            .map(|n| format!("{n}_accuracy"))
-            .collect()
+        let names = self.output_names();
+        let mut out: Vec<String> = names.iter().map(|n| format!("{n}_loss")).collect();
+        if rt.config.accuracy {
+            out.extend(names.iter().map(|n| format!("{n}_accuracy")));
+        }
+        out
     }
 
     fn output_names(&self) -> Vec<String> {
@@ -499,7 +504,8 @@ fn build_plan(
     }
     let g = &mut graph;
     let mut total: Option<NodeId> = None;
-    let mut metrics = Vec::new();
+    let mut output_losses = Vec::new();
+    let mut accuracies = Vec::new();
     for (i, (&out, t)) in outputs.iter().zip(targets).enumerate() {
         let target = g.input(with_batch_n(t, batch));
         let loss = config.losses[if config.losses.len() == 1 { 0 } else { i }];
@@ -518,10 +524,18 @@ fn build_plan(
             None => weighted,
             Some(acc) => g.add(acc, weighted)?,
         });
+        output_losses.push(value);
         if config.accuracy {
-            metrics.push(loss.accuracy(g, out, target)?);
+            accuracies.push(loss.accuracy(g, out, target)?);
         }
     }
+    // The order of `Model::metric_names`.
+    let mut metrics = if outputs.len() > 1 {
+        output_losses
+    } else {
+        Vec::new()
+    };
+    metrics.extend(accuracies);
     let loss = total.ok_or_else(|| anyhow!("the model has no outputs"))?;
     let mut updates = Vec::new();
     let optimizer = if kind == PlanKind::Train {
