@@ -303,11 +303,11 @@ fn bad_data_is_an_error_not_a_panic() {
     assert!(Loss::parse("hinge").is_err());
 }
 
-/// A model with three heads reports each head's own loss and accuracy under Keras' names
-/// (`age_loss`, `income_accuracy`, ..., and `val_` ones), and the loss is their weighted sum.
-#[test]
-fn several_outputs_report_their_losses_and_accuracies_by_name() {
-    let posts = Input::new([8]);
+/// posts (8) -> Dense(6, relu) -> three heads: age Dense(1), income Dense(3, softmax), gender
+/// Dense(1, sigmoid); and 64 samples with targets for each.
+fn three_heads() -> (Model, Array, [Array; 3]) {
+    wgtrain::nn::set_random_seed(11);
+    let posts = Input::named([8], "posts");
     let h = Dense::new(6)
         .activation(ActivationKind::Relu)
         .apply(&posts)
@@ -323,15 +323,7 @@ fn several_outputs_report_their_losses_and_accuracies_by_name() {
         .named("gender")
         .apply(&h)
         .unwrap();
-    let mut m = Model::new(&[&posts], &[&age, &income, &gender]).unwrap();
-    let mut config = CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError);
-    config.losses = vec![
-        Loss::MeanSquaredError,
-        Loss::CategoricalCrossentropy,
-        Loss::BinaryCrossentropy,
-    ];
-    config.loss_weights = vec![0.25, 1.0, 10.0];
-    m.compile(config).unwrap();
+    let m = Model::new(&[&posts], &[&age, &income, &gender]).unwrap();
     let n = 64;
     let u = wgtrain::nn::init::uniform_stream(5, 1, n * 8);
     let x = Array::new([n, 8], u).unwrap();
@@ -344,6 +336,26 @@ fn several_outputs_report_their_losses_and_accuracies_by_name() {
     )
     .unwrap();
     let yg = Array::new([n, 1], (0..n).map(|i| (i % 2) as f32).collect()).unwrap();
+    (m, x, [ya, yi, yg])
+}
+
+const HEAD_LOSSES: [Loss; 3] = [
+    Loss::MeanSquaredError,
+    Loss::CategoricalCrossentropy,
+    Loss::BinaryCrossentropy,
+];
+
+/// A model with three heads reports each head's own loss and accuracy under Keras' names
+/// (`age_loss`, `income_accuracy`, ..., and `val_` ones), and the loss is their weighted sum.
+#[test]
+fn several_outputs_report_their_losses_and_accuracies_by_name() {
+    let (mut m, x, [ya, yi, yg]) = three_heads();
+    m.compile(
+        CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError)
+            .losses(&HEAD_LOSSES)
+            .loss_weights(&[0.25, 1.0, 10.0]),
+    )
+    .unwrap();
     let cfg = FitConfig {
         validation: Validation::Split(0.25),
         ..quiet(2, 16)
@@ -381,4 +393,67 @@ fn several_outputs_report_their_losses_and_accuracies_by_name() {
             );
         }
     }
+}
+
+/// Inputs, targets, losses and loss weights given by name train exactly as given by position;
+/// wrong names are refused naming them and the model's names.
+#[test]
+fn inputs_targets_losses_and_weights_by_name_train_as_by_position() {
+    let run = |by_name: bool| {
+        let (mut m, x, [ya, yi, yg]) = three_heads();
+        let config = CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError);
+        let config = if by_name {
+            config
+                .losses_by_name(&[
+                    ("gender", Loss::BinaryCrossentropy),
+                    ("age", Loss::MeanSquaredError),
+                    ("income", Loss::CategoricalCrossentropy),
+                ])
+                .loss_weights_by_name(&[("gender", 10.0), ("age", 0.25)])
+        } else {
+            config.losses(&HEAD_LOSSES).loss_weights(&[0.25, 1.0, 10.0])
+        };
+        m.compile(config).unwrap();
+        let (xs, ys) = if by_name {
+            (
+                m.inputs_by_name(&[("posts", &x)]).unwrap(),
+                m.targets_by_name(&[("income", &yi), ("gender", &yg), ("age", &ya)])
+                    .unwrap(),
+            )
+        } else {
+            (vec![&x], vec![&ya, &yi, &yg])
+        };
+        m.fit(&xs, &ys, &quiet(2, 16)).unwrap().history
+    };
+    assert_eq!(run(true), run(false));
+
+    let (mut m, x, [ya, yi, _]) = three_heads();
+    let e = m.inputs_by_name(&[("post", &x)]).unwrap_err().to_string();
+    assert!(
+        e.contains("no input is named 'post'; the model's inputs are posts"),
+        "{e}"
+    );
+    let e = m
+        .targets_by_name(&[("age", &ya), ("income", &yi)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output 'gender' is given no array"), "{e}");
+    let e = m
+        .targets_by_name(&[("age", &ya), ("age", &ya)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output 'age' is given twice"), "{e}");
+    let config = CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError)
+        .loss_weights_by_name(&[("ages", 0.25)]);
+    let e = m.compile(config).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "a loss weight names output 'ages', but the model's outputs are age, income, gender"
+        ),
+        "{e}"
+    );
+    let config = CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError)
+        .losses_by_name(&[("age", Loss::MeanSquaredError)]);
+    let e = m.compile(config).unwrap_err().to_string();
+    assert!(e.contains("output 'income' has no loss"), "{e}");
 }

@@ -1,6 +1,7 @@
 //! A functional model: the layer-call DAG between its inputs and outputs, and the compiled
 //! runtime (backend, plans, optimizer clock) once `compile` has been called.
 
+use crate::array::Array;
 use crate::init::global_seed;
 use crate::layer::{CallCtx, LayerHandle, Weight};
 use crate::loss::Loss;
@@ -21,6 +22,10 @@ pub struct CompileConfig {
     pub optimizer: OptimizerSpec,
     pub losses: Vec<Loss>,
     pub loss_weights: Vec<f32>,
+    /// Losses by output name (Keras' dict form); resolved to `losses` when compiled.
+    pub named_losses: Vec<(String, Loss)>,
+    /// Loss weights by output name; outputs left out weigh 1. Resolved when compiled.
+    pub named_loss_weights: Vec<(String, f32)>,
     /// Whether to report accuracy.
     pub accuracy: bool,
 }
@@ -31,8 +36,32 @@ impl CompileConfig {
             optimizer,
             losses: vec![loss],
             loss_weights: Vec::new(),
+            named_losses: Vec::new(),
+            named_loss_weights: Vec::new(),
             accuracy: true,
         }
+    }
+    /// One loss per output, in output order.
+    pub fn losses(mut self, losses: &[Loss]) -> Self {
+        self.losses = losses.to_vec();
+        self
+    }
+    /// One loss per output, by output name (every output named once).
+    pub fn losses_by_name(mut self, losses: &[(&str, Loss)]) -> Self {
+        self.named_losses = losses.iter().map(|(n, l)| (n.to_string(), *l)).collect();
+        self
+    }
+    /// Weights of the outputs' losses in the total, in output order.
+    pub fn loss_weights(mut self, weights: &[f32]) -> Self {
+        self.loss_weights = weights.to_vec();
+        self
+    }
+    /// Weights by output name; an output left out weighs 1. Each weight goes to the output
+    /// of that name (Keras 3.15 applies a dict of weights in the sorted order of its names
+    /// instead, which differs when the outputs are not in that order).
+    pub fn loss_weights_by_name(mut self, weights: &[(&str, f32)]) -> Self {
+        self.named_loss_weights = weights.iter().map(|(n, w)| (n.to_string(), *w)).collect();
+        self
     }
 }
 
@@ -200,6 +229,7 @@ impl Model {
         config: CompileConfig,
         mut backend: Box<dyn Backend>,
     ) -> Result<()> {
+        let config = self.resolve_names(config)?;
         let n_out = self.outputs.len();
         if config.losses.len() != 1 && config.losses.len() != n_out {
             bail!(
@@ -442,7 +472,60 @@ impl Model {
         out
     }
 
-    fn output_names(&self) -> Vec<String> {
+    /// `config` with its losses and loss weights by output name put in output order.
+    fn resolve_names(&self, mut config: CompileConfig) -> Result<CompileConfig> {
+        let names = self.output_names();
+        let position = |name: &str, what: &str| -> Result<usize> {
+            names.iter().position(|n| n == name).ok_or_else(|| {
+                anyhow!(
+                    "{what} names output '{name}', but the model's outputs are {}",
+                    names.join(", ")
+                )
+            })
+        };
+        if !config.named_losses.is_empty() {
+            let mut losses = vec![None; names.len()];
+            for (name, loss) in &config.named_losses {
+                let at = position(name, "a loss")?;
+                if losses[at].replace(*loss).is_some() {
+                    bail!("output '{name}' is given two losses");
+                }
+            }
+            config.losses = losses
+                .into_iter()
+                .zip(&names)
+                .map(|(l, n)| {
+                    l.ok_or_else(|| anyhow!("output '{n}' has no loss; give one per output"))
+                })
+                .collect::<Result<_>>()?;
+        }
+        if !config.named_loss_weights.is_empty() {
+            let mut weights = vec![1.0; names.len()];
+            for (name, w) in &config.named_loss_weights {
+                weights[position(name, "a loss weight")?] = *w;
+            }
+            config.loss_weights = weights;
+        }
+        Ok(config)
+    }
+
+    /// The model's inputs in order, from arrays given by input name (Keras' dict of inputs).
+    pub fn inputs_by_name<'a>(&self, named: &[(&str, &'a Array)]) -> Result<Vec<&'a Array>> {
+        let names: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|t| t.input_name().unwrap_or("?").to_string())
+            .collect();
+        arrange(&names, named, "input")
+    }
+
+    /// Targets in output order, from arrays given by output name.
+    pub fn targets_by_name<'a>(&self, named: &[(&str, &'a Array)]) -> Result<Vec<&'a Array>> {
+        arrange(&self.output_names(), named, "output")
+    }
+
+    /// The names of the model's outputs: the layers that make them.
+    pub fn output_names(&self) -> Vec<String> {
         self.outputs
             .iter()
             .map(|t| match &t.source {
@@ -614,4 +697,28 @@ fn collect_calls(
             Ok(())
         }
     }
+}
+
+/// `named` put in the order of `names`: each named once, no other name.
+fn arrange<'a>(
+    names: &[String],
+    named: &[(&str, &'a Array)],
+    what: &str,
+) -> Result<Vec<&'a Array>> {
+    let mut out: Vec<Option<&'a Array>> = vec![None; names.len()];
+    for (name, array) in named {
+        let Some(at) = names.iter().position(|n| n == name) else {
+            bail!(
+                "no {what} is named '{name}'; the model's {what}s are {}",
+                names.join(", ")
+            );
+        };
+        if out[at].replace(*array).is_some() {
+            bail!("{what} '{name}' is given twice");
+        }
+    }
+    out.into_iter()
+        .zip(names)
+        .map(|(a, n)| a.ok_or_else(|| anyhow!("{what} '{n}' is given no array")))
+        .collect()
 }
