@@ -457,3 +457,48 @@ fn inputs_targets_losses_and_weights_by_name_train_as_by_position() {
     let e = m.compile(config).unwrap_err().to_string();
     assert!(e.contains("output 'income' has no loss"), "{e}");
 }
+
+/// A functional model's summary has Keras' `Connected to` column: a shared layer shows both
+/// of its calls, and what reads it names which call it reads.
+#[test]
+fn a_functional_summary_shows_what_each_layer_is_connected_to() {
+    let left = Input::named([7, 16], "left");
+    let right = Input::named([7, 16], "right");
+    let lstm = wgtrain::nn::LSTM::new(4).shared();
+    let a = lstm.apply(&left).unwrap();
+    let b = lstm.apply(&right).unwrap();
+    let joined = wgtrain::nn::Concatenate::new()
+        .apply_many(&[&a, &b])
+        .unwrap()
+        .remove(0);
+    let out = Dense::new(1)
+        .activation(ActivationKind::Sigmoid)
+        .apply(&joined)
+        .unwrap();
+    let m = Model::new(&[&left, &right], &[&out]).unwrap();
+    let text = m.summary_text();
+    let row = |start: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("│ {start}")))
+            .unwrap_or_else(|| panic!("no row for {start}:\n{text}"))
+            .to_string()
+    };
+    assert!(text.contains("Connected to"), "{text}");
+    assert!(row("left (InputLayer)").contains("│ -"), "{text}");
+    let lstm_row = row("lstm");
+    assert!(lstm_row.contains("left[0][0], right[0][0]"), "{text}");
+    assert!(
+        lstm_row.contains("(None, 4)") && lstm_row.contains("336"),
+        "{text}"
+    );
+    assert!(
+        row("concatenate").contains("lstm[0][0], lstm[1][0]"),
+        "{text}"
+    );
+    assert!(row("dense").contains("concatenate[0][0]"), "{text}");
+    assert_eq!(
+        text.matches("(LSTM)").count(),
+        1,
+        "a shared layer has one row"
+    );
+}

@@ -27,13 +27,20 @@ fn bytes(n: usize) -> String {
 }
 
 impl Model {
-    /// The summary table as text.
+    /// The summary table as text. A functional model's table has Keras' `Connected to` column:
+    /// each call's inputs as `layer[call][output]` (a layer applied twice shows both calls).
     pub fn summary_text(&self) -> String {
-        let mut rows: Vec<(String, String, usize)> = Vec::new();
-        if self.name != "sequential" {
+        let functional = self.name != "sequential";
+        let mut rows: Vec<[String; 4]> = Vec::new();
+        if functional {
             for t in &self.inputs {
                 if let Source::Input { name } = &t.source {
-                    rows.push((format!("{name} (InputLayer)"), t.shape_text(), 0));
+                    rows.push([
+                        format!("{name} (InputLayer)"),
+                        t.shape_text(),
+                        "0".into(),
+                        "-".into(),
+                    ]);
                 }
             }
         }
@@ -51,48 +58,54 @@ impl Model {
             let out = self
                 .output_shape_of(call.id)
                 .unwrap_or_else(|| "?".to_string());
-            rows.push((
+            let connected: Vec<String> = self
+                .calls
+                .iter()
+                .filter(|c| c.layer.same(&call.layer))
+                .flat_map(|c| c.inputs.iter().map(|t| self.tensor_reference(t)))
+                .collect();
+            rows.push([
                 format!("{} ({})", slot.name, slot.layer.class_name()),
                 out,
-                params,
-            ));
+                thousands(params),
+                connected.join(", "),
+            ]);
         }
-        let widest = rows
-            .iter()
-            .map(|r| r.0.chars().count() + 2)
-            .max()
-            .unwrap_or(0);
-        let w = [widest.max(33), 24, 15];
+        let columns = if functional { 4 } else { 3 };
+        let heads = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
+        let mins = [33, 24, 15, 20];
+        let w: Vec<usize> = (0..columns)
+            .map(|c| {
+                rows.iter()
+                    .map(|r| r[c].chars().count() + 2)
+                    .chain([mins[c]])
+                    .max()
+                    .unwrap_or(mins[c])
+            })
+            .collect();
         let line = |l: &str, m: &str, r: &str, f: &str| {
-            format!(
-                "{l}{}{m}{}{m}{}{r}\n",
-                f.repeat(w[0]),
-                f.repeat(w[1]),
-                f.repeat(w[2])
-            )
+            let cells: Vec<String> = w.iter().map(|n| f.repeat(*n)).collect();
+            format!("{l}{}{r}\n", cells.join(m))
+        };
+        let cells = |row: [&str; 4], bar: &str| {
+            let parts: Vec<String> = (0..columns)
+                .map(|c| {
+                    // Parameter counts align right, as Keras prints them.
+                    if c == 2 {
+                        format!(" {:>n$} ", row[c], n = w[c] - 2)
+                    } else {
+                        format!(" {:<n$} ", row[c], n = w[c] - 2)
+                    }
+                })
+                .collect();
+            format!("{bar}{}{bar}\n", parts.join(bar))
         };
         let mut s = format!("Model: \"{}\"\n", self.name);
         s += &line("┏", "┳", "┓", "━");
-        s += &format!(
-            "┃ {:<a$} ┃ {:<b$} ┃ {:>c$} ┃\n",
-            "Layer (type)",
-            "Output Shape",
-            "Param #",
-            a = w[0] - 2,
-            b = w[1] - 2,
-            c = w[2] - 2
-        );
+        s += &cells(heads, "┃");
         s += &line("┡", "╇", "┩", "━");
-        for (i, (name, shape, params)) in rows.iter().enumerate() {
-            s += &format!(
-                "│ {:<a$} │ {:<b$} │ {:>c$} │\n",
-                name,
-                shape,
-                thousands(*params),
-                a = w[0] - 2,
-                b = w[1] - 2,
-                c = w[2] - 2
-            );
+        for (i, r) in rows.iter().enumerate() {
+            s += &cells([&r[0], &r[1], &r[2], &r[3]], "│");
             if i + 1 < rows.len() {
                 s += &line("├", "┼", "┤", "─");
             }
@@ -112,6 +125,23 @@ impl Model {
             bytes(total - trainable)
         );
         s
+    }
+
+    /// How Keras names a tensor in `Connected to`: `layer[call][output]`, the call counted
+    /// among that layer's calls.
+    fn tensor_reference(&self, t: &crate::tensor::Tensor) -> String {
+        match &t.source {
+            Source::Input { name } => format!("{name}[0][0]"),
+            Source::Call { call, index } => {
+                let node = self
+                    .calls
+                    .iter()
+                    .filter(|c| c.layer.same(&call.layer))
+                    .position(|c| c.id == call.id)
+                    .unwrap_or(0);
+                format!("{}[{node}][{index}]", call.layer.name())
+            }
+        }
     }
 
     pub fn summary(&self) {
