@@ -166,42 +166,82 @@ pub enum Part {
     KernelT,
 }
 
-/// Where each part of a packed tensor lies, in f32 elements; every part starts on a slot
-/// boundary so a GPU backend can bind it alone.
-#[derive(Clone, Debug, PartialEq)]
+/// How many kinds of part there are (`Part`'s variants).
+pub const PARTS: usize = Part::KernelT as usize + 1;
+
+/// One part's place in a packed tensor: its offset and its rows of `width` values, `steps` per
+/// batch row for a [batch, steps, width] part (`None` for [batch, width] or [rows, width]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub at: usize,
+    pub rows: usize,
+    pub steps: Option<usize>,
+    pub width: usize,
+}
+
+impl Placed {
+    pub fn numel(&self) -> usize {
+        self.rows * self.steps.unwrap_or(1) * self.width
+    }
+    pub fn shape(&self) -> Shape {
+        match self.steps {
+            Some(t) => Shape(vec![self.rows, t, self.width]),
+            None => Shape(vec![self.rows, self.width]),
+        }
+    }
+}
+
+/// Where each part of a packed tensor lies, in f32 elements, looked up by the part's number;
+/// every part starts on a slot boundary so a GPU backend can bind it alone. Plain values, so
+/// the kernels can lay it out on every step without allocating.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Packing {
-    pub parts: Vec<(Part, usize, Shape)>,
+    parts: [Option<Placed>; PARTS],
     pub len: usize,
 }
 
 impl Packing {
-    fn of(parts: Vec<(Part, Shape)>) -> Packing {
-        let mut at = 0;
-        let mut placed = Vec::with_capacity(parts.len());
-        for (part, shape) in parts {
-            let n = shape.numel();
-            placed.push((part, at, shape));
-            at += n.next_multiple_of(SLOT_ALIGN);
-        }
+    fn new() -> Packing {
         Packing {
-            parts: placed,
-            len: at,
+            parts: [None; PARTS],
+            len: 0,
         }
     }
 
-    pub fn find(&self, part: Part) -> Option<(usize, &Shape)> {
-        self.parts
-            .iter()
-            .find(|p| p.0 == part)
-            .map(|(_, at, s)| (*at, s))
+    /// Places `part` after the parts placed so far.
+    fn push(&mut self, part: Part, rows: usize, steps: Option<usize>, width: usize) {
+        let placed = Placed {
+            at: self.len,
+            rows,
+            steps,
+            width,
+        };
+        self.len += placed.numel().next_multiple_of(SLOT_ALIGN);
+        self.parts[part as usize] = Some(placed);
+    }
+
+    pub fn placed(&self, part: Part) -> Option<Placed> {
+        self.parts[part as usize]
+    }
+
+    /// The part's offset and shape.
+    pub fn find(&self, part: Part) -> Option<(usize, Shape)> {
+        self.placed(part).map(|p| (p.at, p.shape()))
     }
 
     /// The offset and length of a part that the packing holds.
     pub fn range(&self, part: Part) -> (usize, usize) {
-        let (at, s) = self
-            .find(part)
+        let p = self
+            .placed(part)
             .unwrap_or_else(|| panic!("the packing has no {part:?} part"));
-        (at, s.numel())
+        (p.at, p.numel())
+    }
+
+    /// The parts the packing holds, by offset.
+    pub fn parts(&self) -> impl Iterator<Item = Placed> + '_ {
+        let mut placed: Vec<Placed> = self.parts.iter().flatten().copied().collect();
+        placed.sort_by_key(|p| p.at);
+        placed.into_iter()
     }
 }
 
@@ -213,41 +253,39 @@ impl RecurrentSpec {
     /// The parts of the forward op's packed output.
     pub fn forward_packing(&self, batch: usize, steps: usize) -> Packing {
         let (u, gu) = (self.units, self.gate_width());
-        let seq = |w: usize| Shape(vec![batch, steps, w]);
-        let row = Shape(vec![batch, u]);
-        let mut parts = vec![
-            (Part::Outputs, seq(u)),
-            (Part::Last, row.clone()),
-            (Part::State, row.clone()),
-        ];
+        let mut p = Packing::new();
+        p.push(Part::Outputs, batch, Some(steps), u);
+        p.push(Part::Last, batch, None, u);
+        p.push(Part::State, batch, None, u);
         if self.cell == Cell::Lstm {
-            parts.push((Part::CellState, row));
+            p.push(Part::CellState, batch, None, u);
         }
-        parts.push((Part::PrevState, seq(u)));
-        parts.push((Part::Gates, seq(gu)));
+        p.push(Part::PrevState, batch, Some(steps), u);
+        p.push(Part::Gates, batch, Some(steps), gu);
         if self.cell == Cell::Lstm {
-            parts.push((Part::PrevCell, seq(u)));
+            p.push(Part::PrevCell, batch, Some(steps), u);
         }
         if self.cell != Cell::SimpleRnn {
-            parts.push((Part::Extra, seq(u)));
+            p.push(Part::Extra, batch, Some(steps), u);
         }
-        Packing::of(parts)
+        p
     }
 
     /// The parts of the reverse walk's packed output.
     pub fn backward_packing(&self, batch: usize, steps: usize) -> Packing {
         let (u, gu) = (self.units, self.gate_width());
-        let mut parts = vec![(Part::DInput, Shape(vec![batch, steps, gu]))];
+        let mut p = Packing::new();
+        p.push(Part::DInput, batch, Some(steps), gu);
         if self.cell == Cell::Gru {
-            parts.push((Part::DRecurrent, Shape(vec![batch, steps, gu])));
+            p.push(Part::DRecurrent, batch, Some(steps), gu);
         }
-        parts.push((Part::DState, Shape(vec![batch, u])));
+        p.push(Part::DState, batch, None, u);
         if self.cell == Cell::Lstm {
-            parts.push((Part::DCellState, Shape(vec![batch, u])));
+            p.push(Part::DCellState, batch, None, u);
         }
-        parts.push((Part::Scratch, Shape(vec![batch, 3 * u])));
-        parts.push((Part::KernelT, Shape(vec![gu, u])));
-        Packing::of(parts)
+        p.push(Part::Scratch, batch, None, 3 * u);
+        p.push(Part::KernelT, gu, None, u);
+        p
     }
 
     /// Input positions of the optional inputs: (h0, c0, recurrent bias, mask).
@@ -328,7 +366,7 @@ impl Graph {
         self.push(
             Op::Part {
                 offset,
-                shape: shape.clone(),
+                shape,
             },
             &[packed],
         )
@@ -440,7 +478,7 @@ pub(crate) fn backward_shape(
             let (_, want) = packing
                 .find(part)
                 .ok_or_else(|| shape_err(name, format!("there is no {part:?} to differentiate")))?;
-            if inputs[k] != want {
+            if *inputs[k] != want {
                 return Err(shape_err(
                     name,
                     format!(
@@ -538,10 +576,10 @@ mod tests {
                 spec(cell).backward_packing(5, 7),
             ] {
                 let mut end = 0;
-                for (_, at, s) in &p.parts {
-                    assert_eq!(at % SLOT_ALIGN, 0);
-                    assert!(*at >= end);
-                    end = at + s.numel();
+                for part in p.parts() {
+                    assert_eq!(part.at % SLOT_ALIGN, 0);
+                    assert!(part.at >= end);
+                    end = part.at + part.numel();
                 }
                 assert!(end <= p.len);
             }

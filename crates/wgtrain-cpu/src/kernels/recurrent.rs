@@ -8,7 +8,7 @@ use super::exp;
 use super::gemm_avx512::{self, Operand};
 use super::SendPtr;
 use rayon::prelude::*;
-use wgtrain_graph::recurrent::{Activation, Cell, Packing, Part, RecurrentSpec};
+use wgtrain_graph::recurrent::{Activation, Cell, Packing, Part, Placed, RecurrentSpec};
 
 /// Rows walked together: the AVX-512 product's block height.
 const BLOCK: usize = 8;
@@ -28,34 +28,34 @@ pub struct Walk<'a> {
     pub mask: Option<&'a [f32]>,
 }
 
-/// The parts of a packed tensor, addressed by batch row (and step): each part's offset, row
-/// width and steps (1 for a [batch, w] part), looked up by the part's number.
+/// The parts of a packed tensor, addressed by batch row (and step).
 struct Rows {
     base: SendPtr,
-    parts: [(usize, usize, usize); PARTS],
+    packing: Packing,
 }
 
-/// How many kinds of part there are (`Part`'s variants).
-const PARTS: usize = Part::KernelT as usize + 1;
-
 impl Rows {
-    fn new(base: *mut f32, packing: &Packing) -> Rows {
-        let mut parts = [(0, 0, 0); PARTS];
-        for (part, at, shape) in &packing.parts {
-            let steps = if shape.rank() == 3 { shape.0[1] } else { 1 };
-            parts[*part as usize] = (*at, shape.last(), steps);
-        }
+    fn new(base: *mut f32, packing: Packing) -> Rows {
         Rows {
             base: SendPtr(base),
-            parts,
+            packing,
         }
+    }
+
+    fn part(&self, part: Part) -> Placed {
+        self.packing
+            .placed(part)
+            .expect("the walk reads only the parts its cell has")
     }
 
     /// Where row `b` of a [batch, w] part, or step `t` of row `b` of a [batch, steps, w] part,
     /// starts, and the distance to the next row's.
     #[inline]
     fn at(&self, part: Part, b: usize, t: usize) -> (*mut f32, usize) {
-        let (at, w, steps) = self.parts[part as usize];
+        let Placed {
+            at, steps, width, ..
+        } = self.part(part);
+        let (w, steps) = (width, steps.unwrap_or(1));
         // SAFETY: the offset lies inside the packed tensor the packing describes.
         (
             unsafe { self.base.0.add(at + (b * steps + t) * w) },
@@ -69,7 +69,7 @@ impl Rows {
     #[allow(clippy::mut_from_ref)]
     #[inline]
     unsafe fn get(&self, part: Part, b: usize, t: usize) -> &mut [f32] {
-        let w = self.parts[part as usize].1;
+        let w = self.part(part).width;
         std::slice::from_raw_parts_mut(self.at(part, b, t).0, w)
     }
 }
@@ -135,7 +135,7 @@ pub fn forward(w: &Walk, out: &mut [f32]) {
     let spec = w.spec;
     let (u, gu, steps) = (spec.units, spec.gate_width(), w.steps);
     let packing = spec.forward_packing(w.batch, steps);
-    let rows = Rows::new(out.as_mut_ptr(), &packing);
+    let rows = Rows::new(out.as_mut_ptr(), packing);
     let (act, gate) = (spec.activation, spec.recurrent_activation);
     let blocks = w.batch.div_ceil(BLOCK);
     (0..blocks).into_par_iter().for_each(|block| {
@@ -262,7 +262,7 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
     let spec = w.spec;
     let (u, gu, steps) = (spec.units, spec.gate_width(), w.steps);
     let forward = spec.forward_packing(w.batch, steps);
-    let saved = Rows::new(packed.as_ptr() as *mut f32, &forward);
+    let saved = Rows::new(packed.as_ptr() as *mut f32, forward);
     let backward = spec.backward_packing(w.batch, steps);
     let (kt_at, _) = backward.range(Part::KernelT);
     let (head, kernel_t) = out.split_at_mut(kt_at);
@@ -273,7 +273,7 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
         }
     }
     let kernel_t: &[f32] = kernel_t;
-    let rows = Rows::new(head.as_mut_ptr(), &backward);
+    let rows = Rows::new(head.as_mut_ptr(), backward);
     let [d_outputs, d_last, d_state, d_cell] = upstream;
     let (act, gate) = (spec.activation, spec.recurrent_activation);
     let row_of = |d: Option<&[f32]>, b: usize, dst: &mut [f32]| match d {
