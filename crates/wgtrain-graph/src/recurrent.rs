@@ -363,13 +363,7 @@ impl Graph {
         let (offset, shape) = packing.find(part).ok_or_else(|| {
             GraphError::Invalid(format!("this packed tensor has no {part:?} part"))
         })?;
-        self.push(
-            Op::Part {
-                offset,
-                shape,
-            },
-            &[packed],
-        )
+        self.push(Op::Part { offset, shape }, &[packed])
     }
 
     /// A recurrent layer's walk over `xw` [batch, steps, gates * units] (the projected inputs,
