@@ -1,16 +1,18 @@
-// 1-D convolutions over channels-last tensors as implicit GEMMs: out (m x n) = A (m x k) @
+// 2-D convolutions over channels-last images as implicit GEMMs: out (m x n) = A (m x k) @
 // B (k x n), where the A operand's values are read in place from the input (or output
-// gradient) through the convolution's geometry, with no im2col buffer. Output t, tap j reads
-// input t * stride + j * dilation - pad_left; the kernel is [taps, in, out].
+// gradient) through the convolution's geometry, with no im2col buffer. A 1-D convolution is
+// one of height 1. Output (y, x), tap (i, j) reads input (y * stride_h + i * dil_h - pad_top,
+// x * stride_w + j * dil_w - pad_left); taps t = i * kw + j; the kernel is [taps, in, out].
 //
-//   CONV_MODE 0, forward:         m = batch * out_len, k = taps * in,  n = out
-//       A[(b, t), (j, ci)] = x[b, t*s + j*d - pad, ci] (0 outside), B = kernel as [k, n]
-//   CONV_MODE 1, backward data:   m = batch * in_len,  k = taps * out, n = in
-//       A[(b, i), (j, co)] = dy[b, t, co] where t*s + j*d - pad == i (0 where no t does),
-//       B[(j, co), ci] = kernel[j, ci, co]
-//   CONV_MODE 2, backward filter: m = taps * in,       k = batch * out_len, n = out
-//       A[(j, ci), (b, t)] = x[b, t*s + j*d - pad, ci], B = dy as [k, n]
+//   CONV_MODE 0, forward:         m = batch * out positions, k = taps * in,  n = out
+//       A[(b, o), (t, ci)] = x[b, input of o at t, ci] (0 in the padding), B = kernel as [k, n]
+//   CONV_MODE 1, backward data:   m = batch * in positions,  k = taps * out, n = in
+//       A[(b, p), (t, co)] = dy[b, o, co] where o reads p at t (0 where no o does),
+//       B[(t, co), ci] = kernel[t, ci, co]
+//   CONV_MODE 2, backward filter: m = taps * in,       k = batch * out positions, n = out
+//       A[(t, ci), (b, o)] = x[b, input of o at t, ci], B = dy as [k, n]
 //
+// An A address is a row half and a k half, each (offset, y, x), added (`a_value`).
 // Workgroup z sums k over its chunk (`ConvParams` in crates/wgtrain-gpu/src/params.rs); with
 // more than one chunk the partial products go to scratch and `conv_sum_chunks` adds them in
 // chunk order, so every result is formed in one fixed order: the same bits every run.
@@ -24,12 +26,18 @@ struct ConvParams {
     k: u32,
     k_chunk: u32,
     chunk_stride: u32,
-    in_len: u32,
-    out_len: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kw: u32,
     cin: u32,
     cout: u32,
-    stride: u32,
-    dilation: u32,
+    stride_h: u32,
+    stride_w: u32,
+    dil_h: u32,
+    dil_w: u32,
+    pad_top: u32,
     pad_left: u32,
 }
 
@@ -63,51 +71,78 @@ fn nan() -> f32 {
 var<workgroup> a_tile: array<f32, BK * BM>;
 var<workgroup> b_tile: array<f32, BK * BN>;
 
-// The row half of an A address: (offset, position), added to the k half's (`a_col`).
-fn a_row(r: u32) -> vec2<i32> {
-    if MODE == 0u {
-        let b = r / cfg.out_len;
-        let t = r - b * cfg.out_len;
-        return vec2<i32>(i32(b * cfg.in_len * cfg.cin), i32(t * cfg.stride) - i32(cfg.pad_left));
-    } else if MODE == 1u {
-        let b = r / cfg.in_len;
-        let i = r - b * cfg.in_len;
-        return vec2<i32>(i32(b * cfg.out_len * cfg.cout), i32(i + cfg.pad_left));
-    }
-    let j = r / cfg.cin;
-    let ci = r - j * cfg.cin;
-    return vec2<i32>(i32(ci), i32(j * cfg.dilation) - i32(cfg.pad_left));
+// (y, x) of position `p` of an image `w` wide.
+fn yx(p: u32, w: u32) -> vec2<i32> {
+    let y = p / w;
+    return vec2<i32>(i32(y), i32(p - y * w));
 }
 
-fn a_col(k: u32) -> vec2<i32> {
+// (i * dil_h, j * dil_w) of tap `t`.
+fn tap_offset(t: u32) -> vec2<i32> {
+    let at = yx(t, cfg.kw);
+    return at * vec2<i32>(i32(cfg.dil_h), i32(cfg.dil_w));
+}
+
+fn pads() -> vec2<i32> {
+    return vec2<i32>(i32(cfg.pad_top), i32(cfg.pad_left));
+}
+
+fn strides() -> vec2<i32> {
+    return vec2<i32>(i32(cfg.stride_h), i32(cfg.stride_w));
+}
+
+// The row half of an A address: (offset, y, x), added to the k half's (`a_col`).
+fn a_row(r: u32) -> vec3<i32> {
+    let outs = cfg.out_h * cfg.out_w;
+    let ins = cfg.in_h * cfg.in_w;
     if MODE == 0u {
-        let j = k / cfg.cin;
-        return vec2<i32>(i32(k - j * cfg.cin), i32(j * cfg.dilation));
+        let b = r / outs;
+        let at = yx(r - b * outs, cfg.out_w) * strides() - pads();
+        return vec3<i32>(i32(b * ins * cfg.cin), at);
     } else if MODE == 1u {
-        let j = k / cfg.cout;
-        return vec2<i32>(i32(k - j * cfg.cout), -i32(j * cfg.dilation));
+        let b = r / ins;
+        let at = yx(r - b * ins, cfg.in_w) + pads();
+        return vec3<i32>(i32(b * outs * cfg.cout), at);
     }
-    let b = k / cfg.out_len;
-    let t = k - b * cfg.out_len;
-    return vec2<i32>(i32(b * cfg.in_len * cfg.cin), i32(t * cfg.stride));
+    let t = r / cfg.cin;
+    return vec3<i32>(i32(r - t * cfg.cin), tap_offset(t) - pads());
+}
+
+fn a_col(k: u32) -> vec3<i32> {
+    if MODE == 0u {
+        let t = k / cfg.cin;
+        return vec3<i32>(i32(k - t * cfg.cin), tap_offset(t));
+    } else if MODE == 1u {
+        let t = k / cfg.cout;
+        return vec3<i32>(i32(k - t * cfg.cout), -tap_offset(t));
+    }
+    let outs = cfg.out_h * cfg.out_w;
+    let b = k / outs;
+    let at = yx(k - b * outs, cfg.out_w) * strides();
+    return vec3<i32>(i32(b * cfg.in_h * cfg.in_w * cfg.cin), at);
 }
 
 // A at (row, k) from the halves of its address; 0 where the tap falls outside the input.
 // Branch-free: the load is always made, at a clamped position, so loops around it unroll.
-fn a_value(row: vec2<i32>, col: vec2<i32>) -> f32 {
-    let p = row.y + col.y;
+fn a_value(row: vec3<i32>, col: vec3<i32>) -> f32 {
+    let p = row.yz + col.yz;
     let base = u32(row.x + col.x);
     if MODE == 1u {
-        // p = i + pad - j*d: the output position times the stride, when one reads input i.
-        let s = cfg.stride;
-        let q = u32(max(p, 0));
+        // p = input + pad - tap offset: the output position times the stride, when one reads
+        // this input.
+        let s = vec2<u32>(cfg.stride_h, cfg.stride_w);
+        let q = vec2<u32>(max(p, vec2<i32>(0)));
         let t = q / s;
-        let inside = p >= 0 && q == t * s && t < cfg.out_len;
-        let v = a_src[base + min(t, cfg.out_len - 1u) * cfg.cout];
+        let inside = all(p >= vec2<i32>(0)) && all(q == t * s) && t.x < cfg.out_h
+            && t.y < cfg.out_w;
+        let at = min(t, vec2<u32>(cfg.out_h - 1u, cfg.out_w - 1u));
+        let v = a_src[base + (at.x * cfg.out_w + at.y) * cfg.cout];
         return select(0.0, v, inside);
     }
-    let inside = p >= 0 && p < i32(cfg.in_len);
-    let v = a_src[base + u32(clamp(p, 0, i32(cfg.in_len) - 1)) * cfg.cin];
+    let size = vec2<i32>(i32(cfg.in_h), i32(cfg.in_w));
+    let inside = all(p >= vec2<i32>(0)) && all(p < size);
+    let at = clamp(p, vec2<i32>(0), size - vec2<i32>(1));
+    let v = a_src[base + u32(at.x * size.y + at.y) * cfg.cin];
     return select(0.0, v, inside);
 }
 
@@ -213,7 +248,7 @@ fn conv_gemm_direct(@builtin(workgroup_id) wid: vec3<u32>,
     let k_lo = wid.z * cfg.k_chunk;
     let k_hi = min(k_lo + cfg.k_chunk, cfg.k);
     let step = b_col_step();
-    var rows: array<vec2<i32>, RM>;
+    var rows: array<vec3<i32>, RM>;
     var cols: array<u32, RN>;
     for (var i = 0u; i < RM; i++) {
         rows[i] = a_row(min(wid.y * BM + lid3.y + i * TS, M - 1u));

@@ -210,6 +210,11 @@ fn conv1d_gradients_match_finite_differences() {
 }
 
 #[test]
+fn conv2d_and_pooling_gradients_match_finite_differences() {
+    check_all(harness::conv2d_cases());
+}
+
+#[test]
 fn the_check_rejects_a_wrong_gradient() {
     let case = harness::matmul_case("2d", &[3, 4], &[4, 5], false, false);
     let mut backend = reference_backend();

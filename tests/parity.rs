@@ -8,8 +8,8 @@ use harness::{
 };
 use wgtrain::graph::optim::OptimizerClock;
 use wgtrain::graph::{
-    gradients, Backend, Conv1dGeometry, Feed, Graph, Op, OptimizerSpec, Padding, ParamId, Plan,
-    PlanOutputs, StepArgs, Update,
+    gradients, Backend, Conv1dGeometry, Conv2dGeometry, Feed, Graph, Op, OptimizerSpec, Padding,
+    ParamId, Plan, PlanOutputs, PoolKind, StepArgs, Update,
 };
 
 /// Allowed max |got - reference| / max(1, max |reference|).
@@ -121,6 +121,10 @@ fn large_gather_and_conv_cases() -> Vec<OpCase> {
     let geo = |len, k, s, d, pad| Conv1dGeometry::new(len, k, s, d, pad).expect("a geometry");
     let filter_geo = geo(500, 3, 1, 1, Padding::Same);
     let long_geo = geo(70_002, 3, 1, 1, Padding::Valid);
+    let inception =
+        Conv2dGeometry::new([32, 32], [3, 3], [2, 2], [1, 1], Padding::Same).expect("a geometry");
+    let pool =
+        Conv2dGeometry::new([33, 31], [3, 3], [2, 2], [1, 1], Padding::Same).expect("a geometry");
     vec![
         conv(
             "valid k3",
@@ -173,6 +177,25 @@ fn large_gather_and_conv_cases() -> Vec<OpCase> {
             |g, p| {
                 let geo = Conv1dGeometry::new(100, 3, 2, 1, Padding::Same).expect("a geometry");
                 g.push(Op::Conv1dBackwardData(geo), &[p[0], p[1]])
+            },
+        ),
+        // Inception-like shapes: several output tiles, and a filter gradient summing over
+        // 4 * 16 * 16 = 1024 products, split over k on GPUs.
+        OpCase::new(
+            "large conv2d same 3x3 stride 2 [4, 32, 32, 24] -> 40",
+            vec![
+                leaf(&[4, 32, 32, 24], ANY),
+                leaf(&[3, 3, 24, 40], Init::Uniform(-0.2, 0.2)),
+            ],
+            move |g, p| g.conv2d(p[0], p[1], inception),
+        ),
+        OpCase::new(
+            "large max and average pooling 3x3 stride 2 same [4, 33, 31, 16]",
+            vec![leaf(&[4, 33, 31, 16], Init::Spaced(-1.0, 1.0))],
+            move |g, p| {
+                let m = g.pool2d(p[0], PoolKind::Max, pool)?;
+                let a = g.pool2d(p[0], PoolKind::Average, pool)?;
+                g.add(m, a)
             },
         ),
         OpCase::new(

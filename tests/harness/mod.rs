@@ -6,9 +6,9 @@
 use wgtrain::cpu::CpuBackend;
 use wgtrain::gpu::{AdapterChoice, GpuBackend};
 use wgtrain::graph::{
-    gradients, Activation, Backend, BinaryOp, Cell, Conv1dGeometry, DType, Feed, Graph, GraphError,
-    NodeId, Op, Padding, ParamId, Phase, Plan, PlanId, PlanOutputs, RecurrentSpec, ReduceOp, Shape,
-    StepArgs, UnaryOp,
+    gradients, Activation, Backend, BinaryOp, Cell, Conv1dGeometry, Conv2dGeometry, DType, Feed,
+    Graph, GraphError, NodeId, Op, Padding, ParamId, Phase, Plan, PlanId, PlanOutputs, PoolKind,
+    RecurrentSpec, ReduceOp, Shape, StepArgs, UnaryOp,
 };
 
 /// The step arguments of every run, so a dropout mask is the same in every run of a case.
@@ -966,6 +966,131 @@ pub fn conv_cases() -> Vec<OpCase> {
     cases
 }
 
+/// `Conv2d` over (batch, height, width, in) with a (kh, kw, in, out) kernel, its two gradient
+/// ops as ops of their own, and max and average pooling with their gradients.
+pub fn conv2d_cases() -> Vec<OpCase> {
+    type Window = ([usize; 2], [usize; 2], [usize; 2], [usize; 2], Padding);
+    let geometries: [(&str, Window); 6] = [
+        ("same 3x3", ([5, 6], [3, 3], [1, 1], [1, 1], Padding::Same)),
+        (
+            "same 2x2 (odd pads after)",
+            ([5, 4], [2, 2], [1, 1], [1, 1], Padding::Same),
+        ),
+        (
+            "valid 3x2 stride (2, 1) dilation (1, 2)",
+            ([7, 6], [3, 2], [2, 1], [1, 2], Padding::Valid),
+        ),
+        (
+            "same 3x3 stride 2",
+            ([7, 6], [3, 3], [2, 2], [1, 1], Padding::Same),
+        ),
+        (
+            "same 1x1 stride 2",
+            ([5, 5], [1, 1], [2, 2], [1, 1], Padding::Same),
+        ),
+        ("1x1", ([3, 4], [1, 1], [1, 1], [1, 1], Padding::Valid)),
+    ];
+    let geo = |(size, k, s, d, pad): Window| {
+        Conv2dGeometry::new(size, k, s, d, pad).expect("a valid geometry")
+    };
+    let (cin, cout) = (3, 4);
+    let mut cases = Vec::new();
+    for (name, window) in geometries {
+        let geo = geo(window);
+        let (h, w) = (geo.rows.in_len, geo.cols.in_len);
+        let (kh, kw) = (geo.rows.kernel, geo.cols.kernel);
+        cases.push(OpCase::new(
+            format!("conv2d {name} [2, {h}, {w}, {cin}] -> {cout}"),
+            vec![leaf(&[2, h, w, cin], ANY), leaf(&[kh, kw, cin, cout], ANY)],
+            move |g, p| g.conv2d(p[0], p[1], geo),
+        ));
+    }
+    let strided = geo(geometries[3].1);
+    let out = [2, strided.rows.out_len, strided.cols.out_len, cout];
+    cases.push(OpCase::new(
+        "conv2d_backward_data same 3x3 stride 2",
+        vec![leaf(&out, ANY), leaf(&[3, 3, cin, cout], ANY)],
+        move |g, p| g.push(Op::Conv2dBackwardData(strided), &[p[0], p[1]]),
+    ));
+    cases.push(OpCase::new(
+        "conv2d_backward_filter same 3x3 stride 2",
+        vec![leaf(&[2, 7, 6, cin], ANY), leaf(&out, ANY)],
+        move |g, p| g.push(Op::Conv2dBackwardFilter(strided), &[p[0], p[1]]),
+    ));
+    let pools: [(&str, Window); 4] = [
+        ("2x2", ([6, 4], [2, 2], [2, 2], [1, 1], Padding::Valid)),
+        (
+            "3x3 stride 2 same, odd size",
+            ([7, 5], [3, 3], [2, 2], [1, 1], Padding::Same),
+        ),
+        (
+            "2x2 stride 1 same",
+            ([4, 5], [2, 2], [1, 1], [1, 1], Padding::Same),
+        ),
+        (
+            "3x2 stride (1, 2) valid",
+            ([5, 6], [3, 2], [1, 2], [1, 1], Padding::Valid),
+        ),
+    ];
+    for (name, window) in pools {
+        let geo = geo(window);
+        let (h, w) = (geo.rows.in_len, geo.cols.in_len);
+        for kind in [PoolKind::Max, PoolKind::Average] {
+            // Max pooling: no two values close, so no window's maximum moves under the
+            // finite differences.
+            let init = match kind {
+                PoolKind::Max => Init::Spaced(-1.0, 1.0),
+                PoolKind::Average => ANY,
+            };
+            cases.push(
+                OpCase::new(
+                    format!("pool2d {kind:?} {name} [2, {h}, {w}, 3]"),
+                    vec![leaf(&[2, h, w, 3], init)],
+                    move |g, p| g.pool2d(p[0], kind, geo),
+                )
+                .with_difference_step(1e-3),
+            );
+        }
+    }
+    let avg = geo(pools[1].1);
+    cases.push(OpCase::new(
+        "pool2d_grad Average 3x3 stride 2 same",
+        vec![leaf(&[2, avg.rows.out_len, avg.cols.out_len, 3], ANY)],
+        move |g, p| {
+            let op = Op::Pool2dGrad {
+                kind: PoolKind::Average,
+                geo: avg,
+            };
+            g.push(op, &[p[0]])
+        },
+    ));
+    // Conv2D(relu) -> MaxPooling2D -> Conv2D -> AveragePooling2D(same): the maxima of relu
+    // outputs that are 0 tie; their gradient is 0 whichever wins.
+    let first = geo(([6, 6], [3, 3], [1, 1], [1, 1], Padding::Same));
+    let pool = geo(([6, 6], [2, 2], [2, 2], [1, 1], Padding::Valid));
+    let second = geo(([3, 3], [2, 2], [1, 1], [1, 1], Padding::Same));
+    let avg = geo(([3, 3], [2, 2], [2, 2], [1, 1], Padding::Same));
+    cases.push(
+        OpCase::new(
+            "conv2d relu -> max pool -> conv2d -> average pool",
+            vec![
+                leaf(&[2, 6, 6, 2], Init::Spaced(-1.0, 1.0)),
+                leaf(&[3, 3, 2, 3], ANY),
+                leaf(&[2, 2, 3, 2], ANY),
+            ],
+            move |g, p| {
+                let y = g.conv2d(p[0], p[1], first)?;
+                let y = g.relu(y)?;
+                let y = g.pool2d(y, PoolKind::Max, pool)?;
+                let y = g.conv2d(y, p[2], second)?;
+                g.pool2d(y, PoolKind::Average, avg)
+            },
+        )
+        .with_difference_step(1e-3),
+    );
+    cases
+}
+
 /// How a recurrent case is set up.
 #[derive(Clone, Copy)]
 pub struct Walk {
@@ -1179,6 +1304,7 @@ pub fn all_cases() -> Vec<OpCase> {
     [
         gather_cases(),
         conv_cases(),
+        conv2d_cases(),
         matmul_cases(),
         binary_cases(),
         unary_cases(),

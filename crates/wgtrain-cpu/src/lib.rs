@@ -11,7 +11,8 @@ use fused_groups::FusedGroups;
 use gate_flags::GateFlags;
 pub use kernels::conv::ConvAlgorithm;
 use kernels::{
-    batch_norm, conv, elementwise, gate, gather, layout, loss, matmul, optim, recurrent, reduce,
+    batch_norm, conv, conv2d, elementwise, gate, gather, layout, loss, matmul, optim, pool,
+    recurrent, reduce,
 };
 use touched_rows::TouchedRows;
 use wgtrain_graph::backend::{
@@ -560,6 +561,22 @@ fn execute(
         Op::Conv1dBackwardFilter(geo) => {
             let (cin, cout) = (shape(0).0[2], shape(1).0[2]);
             conv::conv1d_backward_filter(input(0), input(1), out, geo, cin, cout, conv[id.0])
+        }
+        Op::Conv2d(geo) => {
+            conv2d::conv2d(input(0), input(1), out, geo, shape(0).0[3], node.shape.0[3])
+        }
+        Op::Conv2dBackwardData(geo) => {
+            let (cin, cout) = (node.shape.0[3], shape(0).0[3]);
+            conv2d::conv2d_backward_data(input(0), input(1), out, geo, cin, cout)
+        }
+        Op::Conv2dBackwardFilter(geo) => {
+            let (cin, cout) = (shape(0).0[3], shape(1).0[3]);
+            conv2d::conv2d_backward_filter(input(0), input(1), out, geo, cin, cout)
+        }
+        Op::Pool2d { kind, geo } => pool::pool2d(*kind, geo, input(0), out, node.shape.0[3]),
+        Op::Pool2dGrad { kind, geo } => {
+            let x = (node.inputs.len() > 1).then(|| input(1));
+            pool::pool2d_grad(*kind, geo, input(0), x, out, node.shape.0[3])
         }
         Op::OneHot { depth } => loss::one_hot(input(0), *depth, out),
         Op::SoftmaxCrossEntropy => {

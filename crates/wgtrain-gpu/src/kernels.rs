@@ -21,12 +21,13 @@ pub enum Family {
     Optim,
     Gather,
     Conv,
+    Pool,
     Norm,
     Recurrent,
 }
 
 /// Every family, for the tests that check each one's source.
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 14] = [
     Family::Elementwise,
     Family::Fused,
     Family::Layout,
@@ -38,6 +39,7 @@ pub const FAMILIES: [Family; 13] = [
     Family::Optim,
     Family::Gather,
     Family::Conv,
+    Family::Pool,
     Family::Norm,
     Family::Recurrent,
 ];
@@ -136,6 +138,11 @@ pub mod binding {
         pub const B: u32 = 2;
         pub const OUT: u32 = 3;
     }
+    pub mod pool {
+        pub const X: u32 = 1;
+        pub const DY: u32 = 2;
+        pub const OUT: u32 = 3;
+    }
 }
 
 impl Family {
@@ -152,6 +159,7 @@ impl Family {
             Family::Optim => include_str!("../../../shaders/optim.wgsl"),
             Family::Gather => include_str!("../../../shaders/gather.wgsl"),
             Family::Conv => include_str!("../../../shaders/conv.wgsl"),
+            Family::Pool => include_str!("../../../shaders/pool.wgsl"),
             Family::Norm => include_str!("../../../shaders/norm.wgsl"),
             Family::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
         }
@@ -176,7 +184,12 @@ impl Family {
             Family::Conv => &["CONV_MODE", "CONV_TS", "CONV_RM", "CONV_RN"],
             Family::Optim => &["SQUARED_GRAD"],
             Family::Recurrent => &["UNITS_CAP_VALUE", "GATES_CAP_VALUE"],
-            Family::Layout | Family::Random | Family::Gate | Family::Loss | Family::Norm => &[],
+            Family::Layout
+            | Family::Random
+            | Family::Gate
+            | Family::Loss
+            | Family::Norm
+            | Family::Pool => &[],
         }
     }
 
@@ -250,6 +263,12 @@ impl Family {
                 ("b_src", conv::B),
                 ("out", conv::OUT),
             ],
+            Family::Pool => &[
+                ("cfg", PARAMS),
+                ("x", pool::X),
+                ("dy", pool::DY),
+                ("out", pool::OUT),
+            ],
             Family::Norm => &[
                 ("x", norm::X),
                 ("moments", norm::MOMENTS),
@@ -289,6 +308,7 @@ impl Family {
                 of::<CastParams>(),
             ],
             Family::Conv => vec![of::<ConvParams>(), of::<ChunkSumParams>()],
+            Family::Pool => vec![of::<PoolParams>()],
             _ => Vec::new(),
         }
     }

@@ -99,14 +99,21 @@ param_block! {
         k: u32,
         k_chunk: u32,
         chunk_stride: u32,
-        /// Input length.
-        in_len: u32,
-        /// Output length.
-        out_len: u32,
+        /// Input height and width (a 1-D convolution: height 1).
+        in_h: u32,
+        in_w: u32,
+        /// Output height and width.
+        out_h: u32,
+        out_w: u32,
+        /// Kernel width.
+        kw: u32,
         cin: u32,
         cout: u32,
-        stride: u32,
-        dilation: u32,
+        stride_h: u32,
+        stride_w: u32,
+        dil_h: u32,
+        dil_w: u32,
+        pad_top: u32,
         pad_left: u32,
     }
 }
@@ -116,6 +123,27 @@ param_block! {
     ChunkSumParams {
         n: u32,
         chunks: u32,
+    }
+}
+
+param_block! {
+    /// `pool2d`, `pool2d_grad_mean` and `pool2d_grad_max` in `shaders/pool.wgsl`.
+    PoolParams {
+        /// Values computed: outputs (forward) or inputs (gradients).
+        n: u32,
+        channels: u32,
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        kh: u32,
+        kw: u32,
+        stride_h: u32,
+        stride_w: u32,
+        pad_top: u32,
+        pad_left: u32,
+        /// 0: maximum, 1: mean.
+        average: u32,
     }
 }
 
@@ -134,8 +162,8 @@ mod tests {
         };
         let w = p.words();
         assert_eq!(&w[..4], &[1, 2, 3, 0]);
-        assert_eq!(w[11], 12);
-        assert!(w[12..].iter().all(|&v| v == 0));
-        assert_eq!(ConvParams::FIELDS[11], ("pad_left", "u32", 44));
+        assert_eq!(w[17], 12);
+        assert!(w[18..].iter().all(|&v| v == 0));
+        assert_eq!(ConvParams::FIELDS[17], ("pad_left", "u32", 68));
     }
 }

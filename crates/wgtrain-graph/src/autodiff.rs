@@ -1,6 +1,7 @@
 //! Reverse-mode autodiff as a graph transformation: every op's gradient rule, in one place.
 //! The backward nodes are appended to the same graph, so any backend runs them.
 
+use crate::conv::PoolKind;
 use crate::error::GraphError;
 use crate::graph::{Graph, NodeId};
 use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
@@ -342,6 +343,30 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
             Some(g.push(Op::Conv1dBackwardData(geo), &[x[1], gy])?),
             Some(g.conv1d(x[0], gy, geo)?),
         ]),
+        Op::Conv2d(geo) => Ok(vec![
+            Some(g.push(Op::Conv2dBackwardData(geo), &[gy, x[1]])?),
+            Some(g.push(Op::Conv2dBackwardFilter(geo), &[x[0], gy])?),
+        ]),
+        Op::Conv2dBackwardData(geo) => Ok(vec![
+            Some(g.conv2d(gy, x[1], geo)?),
+            Some(g.push(Op::Conv2dBackwardFilter(geo), &[gy, x[0]])?),
+        ]),
+        Op::Conv2dBackwardFilter(geo) => Ok(vec![
+            Some(g.push(Op::Conv2dBackwardData(geo), &[x[1], gy])?),
+            Some(g.conv2d(x[0], gy, geo)?),
+        ]),
+        Op::Pool2d { kind, geo } => {
+            let inputs: &[NodeId] = match kind {
+                PoolKind::Max => &[gy, x[0]],
+                PoolKind::Average => &[gy],
+            };
+            one(g.push(Op::Pool2dGrad { kind, geo }, inputs)?)
+        }
+        // Spreading each window's gradient evenly is linear; its adjoint is the mean again.
+        Op::Pool2dGrad {
+            kind: PoolKind::Average,
+            geo,
+        } => one(g.pool2d(gy, PoolKind::Average, geo)?),
         Op::GatedMix(mix) => crate::gate::gated_mix_gradients(g, mix, x, gy),
         Op::Moments => crate::batch_norm::moments_gradient(g, y, gy),
         Op::BatchNorm { epsilon } => crate::batch_norm::batch_norm_gradients(g, y, epsilon, gy),
@@ -349,6 +374,7 @@ fn input_gradients(g: &mut Graph, y: NodeId, gy: NodeId) -> Grads {
         | Op::SigmoidBinaryCrossEntropyGrad
         | Op::GatedMixGrad { .. }
         | Op::BatchNormGrad { .. }
+        | Op::Pool2dGrad { .. }
         | Op::RecurrentGrad { .. } => Err(GraphError::NoGradient {
             op: node.op.name(),
             message: "second-order gradients are not supported".into(),

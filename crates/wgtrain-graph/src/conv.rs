@@ -1,4 +1,5 @@
-//! Geometry of 1-D convolutions: one helper for the shape rule, both backends and the tests.
+//! Geometry of convolutions and pooling windows: one helper for the shape rules, both backends
+//! and the tests. A 2-D window is a 1-D geometry along each of its axes.
 
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +108,81 @@ impl Conv1dGeometry {
     }
 }
 
+/// A window over (height, width): output (r, c), tap (i, j) reads input
+/// `(rows.input_at(r, i), cols.input_at(c, j))`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2dGeometry {
+    pub rows: Conv1dGeometry,
+    pub cols: Conv1dGeometry,
+}
+
+impl Conv2dGeometry {
+    /// `input`, `kernel`, `strides` and `dilation` as (height, width); padding `valid` or `same`.
+    pub fn new(
+        input: [usize; 2],
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        dilation: [usize; 2],
+        padding: Padding,
+    ) -> Result<Self, String> {
+        if padding == Padding::Causal {
+            return Err("2-D windows take padding 'valid' or 'same', not 'causal'".into());
+        }
+        let axis = |a: usize, name: &str| {
+            Conv1dGeometry::new(input[a], kernel[a], strides[a], dilation[a], padding)
+                .map_err(|e| format!("along the {name}: {e}"))
+        };
+        Ok(Self {
+            rows: axis(0, "height")?,
+            cols: axis(1, "width")?,
+        })
+    }
+
+    /// A 1-D geometry as a 2-D one of height 1.
+    pub fn of_1d(cols: Conv1dGeometry) -> Self {
+        Self {
+            rows: Conv1dGeometry {
+                in_len: 1,
+                out_len: 1,
+                kernel: 1,
+                stride: 1,
+                dilation: 1,
+                pad_left: 0,
+            },
+            cols,
+        }
+    }
+
+    /// Taps of the window: kernel height times kernel width.
+    pub fn taps(&self) -> usize {
+        self.rows.kernel * self.cols.kernel
+    }
+    /// Input positions: height times width.
+    pub fn in_positions(&self) -> usize {
+        self.rows.in_len * self.cols.in_len
+    }
+    /// Output positions: output height times output width.
+    pub fn out_positions(&self) -> usize {
+        self.rows.out_len * self.cols.out_len
+    }
+    /// The input position (flattened row-major) output `o` reads at tap `t`, if inside.
+    pub fn input_at(&self, o: usize, t: usize) -> Option<usize> {
+        let (r, c) = (o / self.cols.out_len, o % self.cols.out_len);
+        let (i, j) = (t / self.cols.kernel, t % self.cols.kernel);
+        let y = self.rows.input_at(r, i)?;
+        let x = self.cols.input_at(c, j)?;
+        Some(y * self.cols.in_len + x)
+    }
+}
+
+/// What a pooling window computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PoolKind {
+    Max,
+    /// The mean over the window's positions inside the input (padding never counts).
+    Average,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +207,23 @@ mod tests {
         let g = Conv1dGeometry::new(10, 3, 1, 2, Padding::Causal).unwrap();
         assert_eq!((g.out_len, g.pad_left), (10, 4));
         assert!(Conv1dGeometry::new(2, 3, 1, 1, Padding::Valid).is_err());
+    }
+
+    #[test]
+    fn windows_2d_read_along_each_axis() {
+        let g = Conv2dGeometry::new([7, 5], [3, 2], [2, 1], [1, 1], Padding::Same).unwrap();
+        assert_eq!((g.rows.out_len, g.cols.out_len), (4, 5));
+        assert_eq!((g.rows.pad_left, g.cols.pad_left), (1, 0));
+        // Output (1, 4), tap (2, 0): row 1*2 + 2 - 1 = 3, column 4.
+        assert_eq!(g.input_at(5 + 4, 2 * 2), Some(3 * 5 + 4));
+        // Output (0, 4), tap (0, 1): row -1 is padding.
+        assert_eq!(g.input_at(4, 1), None);
+        assert!(
+            Conv2dGeometry::new([4, 4], [5, 1], [1, 1], [1, 1], Padding::Valid)
+                .unwrap_err()
+                .contains("height")
+        );
+        assert!(Conv2dGeometry::new([4, 4], [1, 1], [1, 1], [1, 1], Padding::Causal).is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use crate::conv::Conv1dGeometry;
+use crate::conv::{Conv1dGeometry, Conv2dGeometry, PoolKind};
 use crate::dtype::DType;
 use crate::error::GraphError;
 use crate::infer::{infer_dtype, infer_shape};
@@ -299,6 +299,12 @@ impl Graph {
     }
     pub fn conv1d(&mut self, x: NodeId, kernel: NodeId, geometry: Conv1dGeometry) -> R {
         self.push(Op::Conv1d(geometry), &[x, kernel])
+    }
+    pub fn conv2d(&mut self, x: NodeId, kernel: NodeId, geometry: Conv2dGeometry) -> R {
+        self.push(Op::Conv2d(geometry), &[x, kernel])
+    }
+    pub fn pool2d(&mut self, x: NodeId, kind: PoolKind, geo: Conv2dGeometry) -> R {
+        self.push(Op::Pool2d { kind, geo }, &[x])
     }
     pub fn one_hot(&mut self, indices: NodeId, depth: usize) -> R {
         self.push(Op::OneHot { depth }, &[indices])

@@ -1,6 +1,6 @@
 //! Shape rules: one per op. A rule either returns the output shape or says what is wrong.
 
-use crate::conv::Conv1dGeometry;
+use crate::conv::{Conv1dGeometry, Conv2dGeometry, PoolKind};
 use crate::dtype::DType;
 use crate::error::{shape_err, GraphError};
 use crate::op::{AccuracyKind, GatedMix, Op};
@@ -235,6 +235,96 @@ pub fn infer_shape(op: &Op, inputs: &[&Shape]) -> Result<Shape, GraphError> {
             conv_output(&name, geo, dy, dy.0[2])?;
             Ok(Shape(vec![geo.kernel, x.0[2], dy.0[2]]))
         }
+        Op::Conv2d(geo) => {
+            arity(2)?;
+            let (x, w) = (inputs[0], inputs[1]);
+            image(
+                &name,
+                "an input",
+                [geo.rows.in_len, geo.cols.in_len],
+                x,
+                None,
+            )?;
+            conv2d_kernel(&name, geo, w, x.0[3])?;
+            Ok(Shape(vec![
+                x.0[0],
+                geo.rows.out_len,
+                geo.cols.out_len,
+                w.0[3],
+            ]))
+        }
+        Op::Conv2dBackwardData(geo) => {
+            arity(2)?;
+            let (dy, w) = (inputs[0], inputs[1]);
+            if w.rank() != 4 {
+                return Err(shape_err(&name, format!("the kernel must be 4-D, got {w}")));
+            }
+            conv2d_kernel(&name, geo, w, w.0[2])?;
+            let out = [geo.rows.out_len, geo.cols.out_len];
+            image(&name, "an output gradient", out, dy, Some(w.0[3]))?;
+            Ok(Shape(vec![
+                dy.0[0],
+                geo.rows.in_len,
+                geo.cols.in_len,
+                w.0[2],
+            ]))
+        }
+        Op::Conv2dBackwardFilter(geo) => {
+            arity(2)?;
+            let (x, dy) = (inputs[0], inputs[1]);
+            image(
+                &name,
+                "an input",
+                [geo.rows.in_len, geo.cols.in_len],
+                x,
+                None,
+            )?;
+            let out = [geo.rows.out_len, geo.cols.out_len];
+            image(&name, "an output gradient", out, dy, None)?;
+            if dy.0[0] != x.0[0] {
+                return Err(shape_err(
+                    &name,
+                    format!("the output gradient {dy} does not match the input {x}"),
+                ));
+            }
+            Ok(Shape(vec![
+                geo.rows.kernel,
+                geo.cols.kernel,
+                x.0[3],
+                dy.0[3],
+            ]))
+        }
+        Op::Pool2d { geo, .. } => {
+            arity(1)?;
+            let x = inputs[0];
+            image(
+                &name,
+                "an input",
+                [geo.rows.in_len, geo.cols.in_len],
+                x,
+                None,
+            )?;
+            Ok(Shape(vec![
+                x.0[0],
+                geo.rows.out_len,
+                geo.cols.out_len,
+                x.0[3],
+            ]))
+        }
+        Op::Pool2dGrad { kind, geo } => {
+            arity(if *kind == PoolKind::Max { 2 } else { 1 })?;
+            let dy = inputs[0];
+            let out = [geo.rows.out_len, geo.cols.out_len];
+            image(&name, "an output gradient", out, dy, None)?;
+            let dx = Shape(vec![dy.0[0], geo.rows.in_len, geo.cols.in_len, dy.0[3]]);
+            if let Some(x) = inputs.get(1).filter(|x| ***x != dx) {
+                return Err(shape_err(
+                    &name,
+                    format!("the input {x} does not match the output gradient {dy}"),
+                ));
+            }
+            Ok(dx)
+        }
         Op::OneHot { depth } => {
             arity(1)?;
             let mut d = inputs[0].0.clone();
@@ -447,6 +537,44 @@ fn conv_output(
                 "expects an output gradient of shape (batch, {}, {cout}), got {dy}",
                 geo.out_len
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// `t` is (batch, size[0], size[1], channels), with `channels` when given.
+fn image(
+    name: &str,
+    what: &str,
+    size: [usize; 2],
+    t: &Shape,
+    channels: Option<usize>,
+) -> Result<(), GraphError> {
+    let fits = t.rank() == 4 && t.0[1..3] == size && channels.is_none_or(|c| t.0[3] == c);
+    if !fits {
+        let c = channels.map_or("channels".to_string(), |c| c.to_string());
+        return Err(shape_err(
+            name,
+            format!(
+                "expects {what} of shape (batch, {}, {}, {c}), got {t}",
+                size[0], size[1]
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn conv2d_kernel(
+    name: &str,
+    geo: &Conv2dGeometry,
+    w: &Shape,
+    cin: usize,
+) -> Result<(), GraphError> {
+    let (kh, kw) = (geo.rows.kernel, geo.cols.kernel);
+    if w.rank() != 4 || w.0[..3] != [kh, kw, cin] {
+        return Err(shape_err(
+            name,
+            format!("expects a kernel of shape ({kh}, {kw}, {cin}, filters), got {w}"),
         ));
     }
     Ok(())

@@ -21,7 +21,7 @@ pub mod shape;
 
 pub use autodiff::gradients;
 pub use backend::{Backend, Feed, Phase, PlanId, StepArgs};
-pub use conv::{Conv1dGeometry, Padding};
+pub use conv::{Conv1dGeometry, Conv2dGeometry, Padding, PoolKind};
 pub use dtype::DType;
 pub use error::GraphError;
 pub use graph::{Graph, Node, NodeId};

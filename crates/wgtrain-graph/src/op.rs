@@ -1,4 +1,4 @@
-use crate::conv::Conv1dGeometry;
+use crate::conv::{Conv1dGeometry, Conv2dGeometry, PoolKind};
 use crate::dtype::DType;
 use crate::recurrent::RecurrentSpec;
 use crate::shape::Shape;
@@ -135,6 +135,25 @@ pub enum Op {
     Conv1dBackwardData(Conv1dGeometry),
     /// (x, dy) -> dkernel [taps, in, out].
     Conv1dBackwardFilter(Conv1dGeometry),
+    /// (x [batch, height, width, in], kernel [kh, kw, in, out]) -> [batch, out_h, out_w, out]:
+    /// a 2-D convolution (cross-correlation, as Keras) over channels-last images.
+    Conv2d(Conv2dGeometry),
+    /// (dy [batch, out_h, out_w, out], kernel) -> dx [batch, height, width, in].
+    Conv2dBackwardData(Conv2dGeometry),
+    /// (x, dy) -> dkernel [kh, kw, in, out].
+    Conv2dBackwardFilter(Conv2dGeometry),
+    /// x [batch, height, width, c] -> [batch, out_h, out_w, c]: the maximum or the mean of each
+    /// window, per channel; padded positions never enter.
+    Pool2d {
+        kind: PoolKind,
+        geo: Conv2dGeometry,
+    },
+    /// The gradient of `Pool2d` with respect to x: (dy, x) for a maximum, each window's dy going
+    /// to its first maximum; (dy) for a mean, each window's dy shared by its inside positions.
+    Pool2dGrad {
+        kind: PoolKind,
+        geo: Conv2dGeometry,
+    },
     /// Class indices (stored as f32) to one-hot rows.
     OneHot {
         depth: usize,

@@ -59,6 +59,24 @@ pub(super) unsafe fn gemm_into(
     b: View,
     accumulate: bool,
 ) {
+    gemm_with(m, n, k, dst, dst_rs, a, b, accumulate, Parallelism::None)
+}
+
+/// `gemm_into` with the given parallelism.
+///
+/// SAFETY: as `gemm_into`.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_with(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    a: View,
+    b: View,
+    accumulate: bool,
+    parallelism: Parallelism,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -81,7 +99,7 @@ pub(super) unsafe fn gemm_into(
         false,
         false,
         false,
-        Parallelism::None,
+        parallelism,
     );
 }
 

@@ -2,6 +2,7 @@
 
 pub mod batch_norm;
 pub mod conv;
+pub mod conv2d;
 mod conv_sparse;
 mod conv_winograd;
 pub mod elementwise;
@@ -14,6 +15,7 @@ pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod pool;
 pub mod recurrent;
 pub mod reduce;
 #[cfg(test)]

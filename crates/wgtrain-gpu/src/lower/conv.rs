@@ -1,11 +1,12 @@
-//! 1-D convolutions as implicit GEMMs (`shaders/conv.wgsl`): the forward pass, the gradient
-//! with respect to the input and the one with respect to the kernel, each one product whose
-//! left operand is read in place through the convolution's geometry.
+//! 1-D and 2-D convolutions as implicit GEMMs (`shaders/conv.wgsl`): the forward pass, the
+//! gradient with respect to the input and the one with respect to the kernel, each one product
+//! whose left operand is read in place through the convolution's geometry. A 1-D convolution
+//! is a 2-D one of height 1.
 
 use super::*;
 use crate::kernels::binding::conv::{A, B, OUT};
 use crate::params::{ChunkSumParams, ConvParams};
-use wgtrain_graph::Conv1dGeometry;
+use wgtrain_graph::Conv2dGeometry;
 
 /// Depth of the k slices the tiled kernel stages (`BK` in the shader).
 const BK: usize = 16;
@@ -26,64 +27,43 @@ struct Gemm {
     cout: usize,
 }
 
-fn gemm_of(op: &Op, in0: &Shape, in1: &Shape) -> R<(Gemm, Conv1dGeometry)> {
-    Ok(match *op {
-        // x [batch, length, in], kernel [taps, in, out]
-        Op::Conv1d(geo) => {
-            let (cin, cout) = (in1.0[1], in1.0[2]);
-            let m = in0.0[0] * geo.out_len;
-            let (n, k) = (cout, geo.kernel * cin);
-            (
-                Gemm {
-                    mode: 0,
-                    m,
-                    n,
-                    k,
-                    cin,
-                    cout,
-                },
-                geo,
-            )
-        }
-        // dy [batch, out_len, out], kernel [taps, in, out]
-        Op::Conv1dBackwardData(geo) => {
-            let (cin, cout) = (in1.0[1], in1.0[2]);
-            let m = in0.0[0] * geo.in_len;
-            let (n, k) = (cin, geo.kernel * cout);
-            (
-                Gemm {
-                    mode: 1,
-                    m,
-                    n,
-                    k,
-                    cin,
-                    cout,
-                },
-                geo,
-            )
-        }
-        // x [batch, length, in], dy [batch, out_len, out]
-        Op::Conv1dBackwardFilter(geo) => {
-            let (cin, cout) = (in0.0[2], in1.0[2]);
-            let m = geo.kernel * cin;
-            let (n, k) = (cout, in0.0[0] * geo.out_len);
-            (
-                Gemm {
-                    mode: 2,
-                    m,
-                    n,
-                    k,
-                    cin,
-                    cout,
-                },
-                geo,
-            )
-        }
+fn gemm_of(op: &Op, in0: &Shape, in1: &Shape) -> R<(Gemm, Conv2dGeometry)> {
+    let (mode, geo) = match *op {
+        Op::Conv1d(geo) => (0, Conv2dGeometry::of_1d(geo)),
+        Op::Conv1dBackwardData(geo) => (1, Conv2dGeometry::of_1d(geo)),
+        Op::Conv1dBackwardFilter(geo) => (2, Conv2dGeometry::of_1d(geo)),
+        Op::Conv2d(geo) => (0, geo),
+        Op::Conv2dBackwardData(geo) => (1, geo),
+        Op::Conv2dBackwardFilter(geo) => (2, geo),
         _ => return Err(format!("{} is not a convolution", op.name())),
-    })
+    };
+    let batch = in0.0[0];
+    let (cin, cout) = match mode {
+        // (x, kernel [.., in, out]) and (dy, kernel)
+        0 | 1 => (in1.0[in1.rank() - 2], in1.last()),
+        // (x [.., in], dy [.., out])
+        _ => (in0.last(), in1.last()),
+    };
+    let taps = geo.taps();
+    let (m, n, k) = match mode {
+        0 => (batch * geo.out_positions(), cout, taps * cin),
+        1 => (batch * geo.in_positions(), cin, taps * cout),
+        _ => (taps * cin, cout, batch * geo.out_positions()),
+    };
+    Ok((
+        Gemm {
+            mode,
+            m,
+            n,
+            k,
+            cin,
+            cout,
+        },
+        geo,
+    ))
 }
 
-/// The dispatches of a `Conv1d`, `Conv1dBackwardData` or `Conv1dBackwardFilter` node.
+/// The dispatches of a convolution node (`Conv1d`, `Conv2d` and their two gradients).
 pub(super) fn lower(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>> {
     let graph = &plan.graph;
     let node = graph.node(id);
@@ -103,7 +83,7 @@ pub(super) fn lower(plan: &Plan, id: NodeId, tuning: Tuning) -> R<Vec<Dispatch>>
 fn lower_gemm(
     what: &str,
     g: &Gemm,
-    geo: &Conv1dGeometry,
+    geo: &Conv2dGeometry,
     [a, b, out]: [Buf; 3],
     tuning: Tuning,
 ) -> R<Vec<Dispatch>> {
@@ -185,13 +165,19 @@ fn lower_gemm(
         k: k as u32,
         k_chunk: chunk as u32,
         chunk_stride: (m * n) as u32,
-        in_len: geo.in_len as u32,
-        out_len: geo.out_len as u32,
+        in_h: geo.rows.in_len as u32,
+        in_w: geo.cols.in_len as u32,
+        out_h: geo.rows.out_len as u32,
+        out_w: geo.cols.out_len as u32,
+        kw: geo.cols.kernel as u32,
         cin: g.cin as u32,
         cout: g.cout as u32,
-        stride: geo.stride as u32,
-        dilation: geo.dilation as u32,
-        pad_left: geo.pad_left as u32,
+        stride_h: geo.rows.stride as u32,
+        stride_w: geo.cols.stride as u32,
+        dil_h: geo.rows.dilation as u32,
+        dil_w: geo.cols.dilation as u32,
+        pad_top: geo.rows.pad_left as u32,
+        pad_left: geo.cols.pad_left as u32,
     };
     let groups = [groups_x as u32, groups_y as u32, chunks as u32];
     if chunks == 1 {

@@ -8,6 +8,7 @@ mod gather;
 mod matmul;
 mod norm;
 mod optim;
+mod pool;
 mod recurrent;
 mod reduce;
 
@@ -344,9 +345,13 @@ pub fn lower_node(plan: &Plan, id: NodeId, tuning: Tuning, fusion: &Fusion) -> R
         Op::Moments | Op::BatchNorm { .. } | Op::BatchNormGrad { .. } => {
             norm::lower(plan, id, tuning)
         }
-        Op::Conv1d(_) | Op::Conv1dBackwardData(_) | Op::Conv1dBackwardFilter(_) => {
-            conv::lower(plan, id, tuning)
-        }
+        Op::Conv1d(_)
+        | Op::Conv1dBackwardData(_)
+        | Op::Conv1dBackwardFilter(_)
+        | Op::Conv2d(_)
+        | Op::Conv2dBackwardData(_)
+        | Op::Conv2dBackwardFilter(_) => conv::lower(plan, id, tuning),
+        Op::Pool2d { .. } | Op::Pool2dGrad { .. } => pool::lower(plan, id, tuning),
         Op::Recurrent(_) | Op::RecurrentGrad { .. } => recurrent::lower(plan, id, tuning),
         Op::Part { .. } => unreachable!("a part is a view of its packed tensor"),
         Op::OneHot { depth } => one(
