@@ -8,10 +8,11 @@ use wgtrain::cpu::CpuBackend;
 use wgtrain::graph::{DType, NodeId, Padding};
 use wgtrain::nn::layers::ActivationKind;
 use wgtrain::nn::{
-    register_layer, Activation, Add, Array, AveragePooling1D, BatchNormalization, CallCtx,
-    CompileConfig, Concatenate, Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
-    GlobalMaxPooling1D, Input, Lambda, Layer, LayerExt, Loss, MaxPooling1D, Model, Optimizer,
-    Sequential, SpatialDropout1D,
+    register_layer, Activation, Add, Array, AveragePooling1D, AveragePooling2D, BatchNormalization,
+    CallCtx, CompileConfig, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten,
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input,
+    Lambda, Layer, LayerExt, Loss, MaxPooling1D, MaxPooling2D, Model, Optimizer, Sequential,
+    SpatialDropout1D,
 };
 
 /// Every built-in layer class in one functional model with two branches.
@@ -34,8 +35,24 @@ fn every_layer() -> Model {
     let flat = Flatten::new().apply(&smooth).unwrap();
     let max = GlobalMaxPooling1D::new().apply(&sum).unwrap();
     let mean = GlobalAveragePooling1D::new().apply(&sum).unwrap();
+    let image = Input::named([6, 5, 2], "image");
+    let c = Conv2D::new(4, (3, 2))
+        .strides((2, 1))
+        .padding(Padding::Same)
+        .activation(ActivationKind::Relu)
+        .apply(&image)
+        .unwrap();
+    let c = Conv2D::new(3, 2).dilation_rate(2).apply(&c).unwrap();
+    let c_max = GlobalMaxPooling2D::new().apply(&c).unwrap();
+    let p = MaxPooling2D::new(2)
+        .padding(Padding::Same)
+        .apply(&image)
+        .unwrap();
+    let p = AveragePooling2D::new((2, 1)).strides(1).apply(&p).unwrap();
+    let p_mean = GlobalAveragePooling2D::new().apply(&p).unwrap();
+    let p_flat = Flatten::new().apply(&p).unwrap();
     let joined = Concatenate::new()
-        .apply_many(&[&max, &mean, &flat])
+        .apply_many(&[&max, &mean, &flat, &c_max, &p_mean, &p_flat])
         .unwrap()
         .remove(0);
     let h = Dense::new(5).apply(&joined).unwrap();
@@ -45,7 +62,7 @@ fn every_layer() -> Model {
         .activation(ActivationKind::Sigmoid)
         .apply(&h)
         .unwrap();
-    Model::new(&[&ids], &[&out]).unwrap()
+    Model::new(&[&ids, &image], &[&out]).unwrap()
 }
 
 fn compiled(mut m: Model) -> Model {
@@ -76,8 +93,12 @@ fn every_built_in_layer_round_trips_and_computes_the_same() {
         .unwrap();
     let ids: Vec<i32> = (0..4 * 12).map(|i| i * 7 % 50).collect();
     let x = Array::from_i32([4, 12], ids).unwrap();
-    let want = original.predict(&[&x], 4).unwrap();
-    assert_eq!(rebuilt.predict(&[&x], 4).unwrap(), want);
+    let pixels = (0..4 * 60)
+        .map(|i| (i * 13 % 17) as f32 / 8.0 - 1.0)
+        .collect();
+    let image = Array::new([4, 6, 5, 2], pixels).unwrap();
+    let want = original.predict(&[&x, &image], 4).unwrap();
+    assert_eq!(rebuilt.predict(&[&x, &image], 4).unwrap(), want);
 }
 
 #[test]

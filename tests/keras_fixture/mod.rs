@@ -3,13 +3,17 @@
 
 #![allow(dead_code)]
 
-use safetensors::SafeTensors;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
 use wgtrain::nn::Array;
 
 pub struct Reference {
     pub weights: Vec<Array>,
+    /// The int32 tensor "x" and the float32 tensor "y", where the fixture has them (empty if not).
     pub x: Vec<i32>,
     pub y: Vec<f32>,
+    /// Every tensor other than the weights, by name, with its shape (samples first).
+    pub arrays: HashMap<String, Array>,
     pub meta: serde_json::Value,
 }
 
@@ -38,10 +42,28 @@ impl Reference {
                 Array::new(shape, w.into_iter().map(f32::from_le_bytes).collect()).unwrap()
             })
             .collect();
+        let mut arrays = HashMap::new();
+        for name in st.names() {
+            if name.starts_with("weight.") {
+                continue;
+            }
+            let (shape, w) = words(name);
+            let array = match st.tensor(name).unwrap().dtype() {
+                Dtype::I32 => {
+                    Array::from_i32(shape, w.into_iter().map(i32::from_le_bytes).collect())
+                }
+                Dtype::F32 => Array::new(shape, w.into_iter().map(f32::from_le_bytes).collect()),
+                other => panic!("fixture tensor {name}: unexpected dtype {other:?}"),
+            };
+            arrays.insert(name.to_string(), array.unwrap());
+        }
+        let x = arrays.get("x").map(|a| a.i32s().unwrap().to_vec());
+        let y = arrays.get("y").map(|a| a.f32s().unwrap().to_vec());
         Self {
             weights,
-            x: words("x").1.into_iter().map(i32::from_le_bytes).collect(),
-            y: words("y").1.into_iter().map(f32::from_le_bytes).collect(),
+            x: x.unwrap_or_default(),
+            y: y.unwrap_or_default(),
+            arrays,
             meta,
         }
     }
@@ -60,5 +82,14 @@ impl Reference {
         let x = Array::from_i32([b, l], self.x[i * b * l..(i + 1) * b * l].to_vec()).unwrap();
         let y = Array::new([b, 1], self.y[i * b..(i + 1) * b].to_vec()).unwrap();
         (x, y)
+    }
+    /// Batch `i` (rows `i * batch_size..(i + 1) * batch_size`) of the tensor `name`.
+    pub fn rows(&self, name: &str, i: usize) -> Array {
+        let b = self.n("batch_size");
+        let a = self
+            .arrays
+            .get(name)
+            .unwrap_or_else(|| panic!("the fixture has no tensor {name}"));
+        a.slice_rows(i * b, (i + 1) * b).unwrap()
     }
 }

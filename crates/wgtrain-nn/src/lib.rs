@@ -40,10 +40,11 @@ pub use history::History;
 pub use init::{set_random_seed, Initializer};
 pub use layer::{BuildCtx, CallCtx, Layer, LayerExt, LayerHandle, Weight};
 pub use layers::{
-    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Bidirectional,
-    Concatenate, Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
-    GlobalMaxPooling1D, Lambda, Masking, MaxPooling1D, Maximum, MergeMode, Minimum, Multiply,
-    Recurrent, SimpleRNN, Softmax, SpatialDropout1D, Subtract, GRU, LSTM,
+    Activation, ActivationKind, Add, Average, AveragePooling1D, AveragePooling2D,
+    BatchNormalization, Bidirectional, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding,
+    Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+    GlobalMaxPooling2D, Lambda, Masking, MaxPooling1D, MaxPooling2D, Maximum, MergeMode, Minimum,
+    Multiply, Recurrent, SimpleRNN, Size2, Softmax, SpatialDropout1D, Subtract, GRU, LSTM,
 };
 pub use loss::Loss;
 pub use model::{CompileConfig, Model};

@@ -5,10 +5,11 @@
 
 use crate::layer::{Layer, LayerHandle};
 use crate::layers::{
-    Activation, ActivationKind, Add, Average, AveragePooling1D, BatchNormalization, Bidirectional,
-    Concatenate, Conv1D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
-    GlobalMaxPooling1D, Masking, MaxPooling1D, Maximum, Minimum, Multiply, Recurrent, Softmax,
-    SpatialDropout1D, Subtract,
+    Activation, ActivationKind, Add, Average, AveragePooling1D, AveragePooling2D,
+    BatchNormalization, Bidirectional, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding,
+    Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+    GlobalMaxPooling2D, Masking, MaxPooling1D, MaxPooling2D, Maximum, Minimum, Multiply, Recurrent,
+    Size2, Softmax, SpatialDropout1D, Subtract,
 };
 use crate::model::Model;
 use crate::tensor::{Input, Source, Tensor};
@@ -38,6 +39,21 @@ fn usize_of(config: &Value, key: &str) -> Result<usize> {
     v.as_u64()
         .map(|v| v as usize)
         .with_context(|| format!("'{key}' must be a whole number, got {}", config[key]))
+}
+
+/// A (height, width) pair written as `[h, w]` or as one number.
+fn size2_of(config: &Value, key: &str) -> Result<Size2> {
+    match &config[key] {
+        Value::Array(a) if a.len() == 2 => {
+            let v = |i: usize| {
+                a[i].as_u64().map(|v| v as usize).with_context(|| {
+                    format!("'{key}' must be two whole numbers, got {}", config[key])
+                })
+            };
+            Ok(Size2(v(0)?, v(1)?))
+        }
+        _ => Ok(usize_of(config, key)?.into()),
+    }
 }
 
 fn f32_of(config: &Value, key: &str) -> Result<f32> {
@@ -73,6 +89,28 @@ fn built_in(class: &str, c: &Value) -> Result<Option<Box<dyn Layer>>> {
                 .activation(activation_of(c)?)
                 .use_bias(bias),
         ),
+        "Conv2D" => Box::new(
+            Conv2D::new(usize_of(c, "filters")?, size2_of(c, "kernel_size")?)
+                .strides(size2_of(c, "strides")?)
+                .padding(padding_of(c)?)
+                .dilation_rate(size2_of(c, "dilation_rate")?)
+                .activation(activation_of(c)?)
+                .use_bias(bias),
+        ),
+        "MaxPooling2D" | "AveragePooling2D" => {
+            let size = size2_of(c, "pool_size")?;
+            let pool = if class == "MaxPooling2D" {
+                MaxPooling2D::new(size)
+            } else {
+                AveragePooling2D::new(size)
+            };
+            Box::new(
+                pool.strides(size2_of(c, "strides")?)
+                    .padding(padding_of(c)?),
+            )
+        }
+        "GlobalMaxPooling2D" => Box::new(GlobalMaxPooling2D::new()),
+        "GlobalAveragePooling2D" => Box::new(GlobalAveragePooling2D::new()),
         "Embedding" => Box::new(
             Embedding::new(usize_of(c, "input_dim")?, usize_of(c, "output_dim")?)
                 .mask_zero(c["mask_zero"].as_bool().unwrap_or(false)),
