@@ -15,6 +15,8 @@ use wgtrain::nn::{
 pub const VOCABULARY: usize = 50000;
 pub const MAXLEN: usize = 500;
 pub const INCOME_GROUPS: usize = 10;
+/// Posts in the generated training set.
+pub const SAMPLES: usize = 1024;
 
 /// posts -> Embedding(vocabulary, 256) -> Conv1D(128, 5, relu) -> MaxPooling1D(5) ->
 /// 2 x Conv1D(256, 5, relu) -> MaxPooling1D(5) -> 2 x Conv1D(256, 5, relu) ->

@@ -86,7 +86,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let batch_size = a.batch_size.unwrap_or(known.batch_size);
     // Random data of the model's shapes and types: the step's work does not depend on the values.
     let n = batch_size * (a.steps + a.warmup);
-    let (x, y) = random_data(&model, known.loss, n)?;
+    let (x, y) = random_data(&model, known.losses, n)?;
     let x: Vec<&Array> = x.iter().collect();
     let y: Vec<&Array> = y.iter().collect();
     let targets: Vec<_> = y.iter().map(|t| t.sample_shape()).collect();
@@ -161,7 +161,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
 /// `n` samples of random inputs (ids below each table's size for int32 inputs) and targets
 /// that fit the loss.
-fn random_data(model: &Model, loss: Loss, n: usize) -> Result<(Vec<Array>, Vec<Array>)> {
+fn random_data(model: &Model, losses: &[Loss], n: usize) -> Result<(Vec<Array>, Vec<Array>)> {
     let limits = model.input_id_limits()?;
     let mut xs = Vec::new();
     for (i, t) in model.inputs().iter().enumerate() {
@@ -181,7 +181,7 @@ fn random_data(model: &Model, loss: Loss, n: usize) -> Result<(Vec<Array>, Vec<A
     for (i, t) in model.outputs().iter().enumerate() {
         let width = t.shape().numel();
         let u = wgtrain::nn::init::uniform_stream(2, 1 + i as u32, n * width);
-        let values = match loss {
+        let values = match losses[i.min(losses.len() - 1)] {
             Loss::CategoricalCrossentropy => {
                 let mut y = vec![0.0; n * width];
                 for (r, v) in u.iter().step_by(width.max(1)).enumerate() {

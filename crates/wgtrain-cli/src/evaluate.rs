@@ -53,7 +53,7 @@ pub struct PredictArgs {
 struct Prepared {
     model: Model,
     x: Vec<Array>,
-    y: Option<Array>,
+    y: Option<Vec<Array>>,
     names: Option<Vec<String>>,
     batch_size: usize,
 }
@@ -71,7 +71,7 @@ fn prepared(a: &ModelArgs) -> Result<Prepared> {
     let (x, y, names) = if a.source.given() {
         let meta = weights_metadata(&a.weights)?;
         let (x, y, names) = a.source.load_for(&model, &meta)?;
-        (vec![x], y, names)
+        (vec![x], y.map(|y| vec![y]), names)
     } else {
         let data = known
             .load(a.data_dir.as_deref())
@@ -110,7 +110,8 @@ pub fn evaluate(a: ModelArgs) -> Result<()> {
          the .npz",
     )?;
     let x: Vec<&Array> = x.iter().collect();
-    let logs = model.evaluate(&x, &[&y], batch_size)?;
+    let y: Vec<&Array> = y.iter().collect();
+    let logs = model.evaluate(&x, &y, batch_size)?;
     let line: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
     let which = if a.source.given() { "" } else { "test " };
     println!("{} {which}samples - {}", x[0].samples(), line.join(" - "));

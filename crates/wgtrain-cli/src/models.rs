@@ -10,6 +10,12 @@ pub mod imdb_dgcnn;
 pub mod imdb_fm;
 #[path = "../../../examples/models/imdb_simplernn.rs"]
 pub mod imdb_simplernn;
+// The by-name compile settings are the guide's form; the CLI gives the same by position.
+#[allow(dead_code)]
+#[path = "../../../examples/models/multi_output.rs"]
+pub mod multi_output;
+#[path = "../../../examples/models/vision_blocks.rs"]
+pub mod vision_blocks;
 
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -20,12 +26,13 @@ fn no_callbacks() -> Result<Vec<Box<dyn Callback>>> {
     Ok(Vec::new())
 }
 
-/// Training and validation arrays of a reference workload: one input array per model input.
+/// Training and validation arrays of a reference workload: one array per model input and one
+/// per output.
 pub struct Dataset {
     pub x_train: Vec<Array>,
-    pub y_train: Array,
+    pub y_train: Vec<Array>,
     pub x_test: Vec<Array>,
-    pub y_test: Array,
+    pub y_test: Vec<Array>,
 }
 
 pub struct Known {
@@ -33,7 +40,10 @@ pub struct Known {
     pub about: &'static str,
     build: fn() -> Result<Model>,
     pub optimizer: fn() -> Optimizer,
-    pub loss: Loss,
+    /// One loss per output.
+    pub losses: &'static [Loss],
+    /// The outputs' weights in the total loss (empty: all 1).
+    pub loss_weights: &'static [f32],
     pub epochs: usize,
     pub batch_size: usize,
     load: fn(Option<&Path>) -> Result<Dataset>,
@@ -60,7 +70,13 @@ impl Known {
         (self.build)()
     }
     pub fn compile_config(&self) -> CompileConfig {
-        CompileConfig::new((self.optimizer)(), self.loss)
+        self.compile_with((self.optimizer)())
+    }
+    /// The workload's losses and loss weights with the given optimizer.
+    pub fn compile_with(&self, optimizer: Optimizer) -> CompileConfig {
+        CompileConfig::new(optimizer, self.losses[0])
+            .losses(self.losses)
+            .loss_weights(self.loss_weights)
     }
     /// The workload's real data, from `data_dir`, `$WGTRAIN_DATA_DIR` or the download cache.
     pub fn load(&self, data_dir: Option<&Path>) -> Result<Dataset> {
@@ -72,9 +88,9 @@ fn mnist(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = antirectifier::load_data(&resolve_mnist_dir(data_dir)?)?;
     Ok(Dataset {
         x_train: vec![d.x_train],
-        y_train: d.y_train,
+        y_train: vec![d.y_train],
         x_test: vec![d.x_test],
-        y_test: d.y_test,
+        y_test: vec![d.y_test],
     })
 }
 
@@ -82,9 +98,9 @@ fn imdb_top_20000(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = imdb_fm::load_data(&resolve_imdb_dir(data_dir)?, imdb_fm::NUM_WORDS)?;
     Ok(Dataset {
         x_train: vec![d.x_train],
-        y_train: d.y_train,
+        y_train: vec![d.y_train],
         x_test: vec![d.x_test],
-        y_test: d.y_test,
+        y_test: vec![d.y_test],
     })
 }
 
@@ -92,9 +108,9 @@ fn imdb_post_300(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = imdb_dgcnn::load_data(&resolve_imdb_dir(data_dir)?, imdb_dgcnn::MAXLEN)?;
     Ok(Dataset {
         x_train: vec![d.x_train],
-        y_train: d.y_train,
+        y_train: vec![d.y_train],
         x_test: vec![d.x_test],
-        y_test: d.y_test,
+        y_test: vec![d.y_test],
     })
 }
 
@@ -102,9 +118,9 @@ fn imdb_pre_500(data_dir: Option<&Path>) -> Result<Dataset> {
     let d = imdb_simplernn::load_data(&resolve_imdb_dir(data_dir)?)?;
     Ok(Dataset {
         x_train: vec![d.x_train],
-        y_train: d.y_train,
+        y_train: vec![d.y_train],
         x_test: vec![d.x_test],
-        y_test: d.y_test,
+        y_test: vec![d.y_test],
     })
 }
 
@@ -113,9 +129,45 @@ fn qa_random(_data_dir: Option<&Path>) -> Result<Dataset> {
     let (x_test, y_test) = functional_qa::random_data(functional_qa::SAMPLES, 1)?;
     Ok(Dataset {
         x_train,
-        y_train,
+        y_train: vec![y_train],
         x_test,
-        y_test,
+        y_test: vec![y_test],
+    })
+}
+
+fn posts_random(_data_dir: Option<&Path>) -> Result<Dataset> {
+    use multi_output::{random_data, MAXLEN, VOCABULARY};
+    let (x_train, y_train) = random_data(multi_output::SAMPLES, VOCABULARY, MAXLEN, 0)?;
+    let (x_test, y_test) = random_data(multi_output::SAMPLES / 4, VOCABULARY, MAXLEN, 1)?;
+    Ok(Dataset {
+        x_train: vec![x_train],
+        y_train: y_train.to_vec(),
+        x_test: vec![x_test],
+        y_test: y_test.to_vec(),
+    })
+}
+
+fn images_random(_data_dir: Option<&Path>) -> Result<Dataset> {
+    use vision_blocks::{random_images, SAMPLES};
+    let (x_train, y_train) = random_images(SAMPLES, 0)?;
+    let (x_test, y_test) = random_images(SAMPLES / 4, 1)?;
+    Ok(Dataset {
+        x_train: vec![x_train],
+        y_train: vec![y_train],
+        x_test: vec![x_test],
+        y_test: vec![y_test],
+    })
+}
+
+fn image_pairs_random(_data_dir: Option<&Path>) -> Result<Dataset> {
+    use vision_blocks::{random_pairs, SAMPLES};
+    let (x_train, y_train) = random_pairs(SAMPLES, 0)?;
+    let (x_test, y_test) = random_pairs(SAMPLES / 4, 1)?;
+    Ok(Dataset {
+        x_train,
+        y_train: vec![y_train],
+        x_test,
+        y_test: vec![y_test],
     })
 }
 
@@ -125,7 +177,8 @@ pub const KNOWN: &[Known] = &[
         about: "Antirectifier MLP on MNIST (reference workload 5)",
         build: antirectifier::build_model,
         optimizer: Optimizer::rmsprop,
-        loss: Loss::CategoricalCrossentropy,
+        losses: &[Loss::CategoricalCrossentropy],
+        loss_weights: &[],
         epochs: 40,
         batch_size: 128,
         load: mnist,
@@ -138,7 +191,8 @@ pub const KNOWN: &[Known] = &[
         about: "CNN + Factorization Machine on IMDB reviews (reference workload 4)",
         build: imdb_fm::build_fm_model,
         optimizer: Optimizer::adam,
-        loss: Loss::BinaryCrossentropy,
+        losses: &[Loss::BinaryCrossentropy],
+        loss_weights: &[],
         epochs: 2,
         batch_size: 32,
         load: imdb_top_20000,
@@ -151,7 +205,8 @@ pub const KNOWN: &[Known] = &[
         about: "CNN + Dense(250) on IMDB reviews (workload 4's baseline)",
         build: imdb_fm::build_cnn_model,
         optimizer: Optimizer::adam,
-        loss: Loss::BinaryCrossentropy,
+        losses: &[Loss::BinaryCrossentropy],
+        loss_weights: &[],
         epochs: 2,
         batch_size: 32,
         load: imdb_top_20000,
@@ -164,7 +219,8 @@ pub const KNOWN: &[Known] = &[
         about: "Dilated gated CNN on IMDB reviews (reference workload 1)",
         build: imdb_dgcnn::build_model,
         optimizer: Optimizer::nadam,
-        loss: Loss::BinaryCrossentropy,
+        losses: &[Loss::BinaryCrossentropy],
+        loss_weights: &[],
         epochs: 10,
         batch_size: 128,
         load: imdb_post_300,
@@ -177,7 +233,8 @@ pub const KNOWN: &[Known] = &[
         about: "Two stacked SimpleRNN(32) on IMDB reviews (reference workload 2)",
         build: imdb_simplernn::build_model,
         optimizer: Optimizer::rmsprop,
-        loss: Loss::BinaryCrossentropy,
+        losses: &[Loss::BinaryCrossentropy],
+        loss_weights: &[],
         epochs: 10,
         batch_size: 128,
         load: imdb_pre_500,
@@ -190,13 +247,79 @@ pub const KNOWN: &[Known] = &[
         about: "Two-input LSTM question answering on random data (reference workload 3)",
         build: functional_qa::build_model,
         optimizer: Optimizer::rmsprop,
-        loss: Loss::CategoricalCrossentropy,
+        losses: &[Loss::CategoricalCrossentropy],
+        loss_weights: &[],
         epochs: 10,
         batch_size: 128,
         load: qa_random,
         pre_padded: true,
         seed_callbacks: no_callbacks,
         validation: Validates::Nothing,
+    },
+    Known {
+        name: "multi-output",
+        about:
+            "Posts -> Conv1D stack -> age, income and gender heads, loss weights 0.25 / 1 / 10, \
+                on random data (reference workload 3)",
+        build: multi_output::build_model,
+        optimizer: Optimizer::rmsprop,
+        losses: &[
+            Loss::MeanSquaredError,
+            Loss::CategoricalCrossentropy,
+            Loss::BinaryCrossentropy,
+        ],
+        loss_weights: &[0.25, 1.0, 10.0],
+        epochs: 2,
+        batch_size: 32,
+        load: posts_random,
+        pre_padded: true,
+        seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
+    },
+    Known {
+        name: "inception-block",
+        about: "Inception module (four Conv2D / AveragePooling2D branches, stride 2) on random \
+                32x32x64 images (reference workload 3)",
+        build: vision_blocks::inception_block,
+        optimizer: Optimizer::rmsprop,
+        losses: &[Loss::CategoricalCrossentropy],
+        loss_weights: &[],
+        epochs: 2,
+        batch_size: 32,
+        load: images_random,
+        pre_padded: false,
+        seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
+    },
+    Known {
+        name: "residual-block",
+        about: "Projection and identity residual blocks of Conv2D(128) on random 32x32x64 \
+                images (reference workload 3)",
+        build: vision_blocks::residual_block,
+        optimizer: Optimizer::rmsprop,
+        losses: &[Loss::CategoricalCrossentropy],
+        loss_weights: &[],
+        epochs: 2,
+        batch_size: 32,
+        load: images_random,
+        pre_padded: false,
+        seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
+    },
+    Known {
+        name: "shared-vision",
+        about: "One convolutional base model applied as a layer to two random 64x64 images \
+                (reference workload 3)",
+        build: vision_blocks::shared_vision,
+        optimizer: Optimizer::rmsprop,
+        losses: &[Loss::BinaryCrossentropy],
+        loss_weights: &[],
+        epochs: 2,
+        batch_size: 32,
+        load: image_pairs_random,
+        pre_padded: false,
+        seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
     },
 ];
 

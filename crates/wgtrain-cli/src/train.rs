@@ -180,15 +180,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 .context("pass the dataset's folder with --data-dir")?,
         ),
     };
-    let (x_train, y_train): (Vec<&Array>, &Array) = match (&user, &data) {
-        (Some(u), _) => (vec![&u.x], &u.y),
-        (None, Some(d)) => (d.x_train.iter().collect(), &d.y_train),
+    let (x_train, y_train): (Vec<&Array>, Vec<&Array>) = match (&user, &data) {
+        (Some(u), _) => (vec![&u.x], vec![&u.y]),
+        (None, Some(d)) => (d.x_train.iter().collect(), d.y_train.iter().collect()),
         (None, None) => unreachable!("one of them is loaded"),
     };
-    let validation_arrays: Option<(Vec<&Array>, &Array)> = match (&user, &data) {
-        (Some(u), _) => u.validation.as_ref().map(|(x, y)| (vec![x], y)),
+    let validation_arrays: Option<(Vec<&Array>, Vec<&Array>)> = match (&user, &data) {
+        (Some(u), _) => u.validation.as_ref().map(|(x, y)| (vec![x], vec![y])),
         (None, Some(_)) if known.is_some_and(|k| k.validation != Validates::TestSplit) => None,
-        (None, Some(d)) => Some((d.x_test.iter().collect(), &d.y_test)),
+        (None, Some(d)) => Some((d.x_test.iter().collect(), d.y_test.iter().collect())),
         (None, None) => None,
     };
     let (vx, vy);
@@ -202,7 +202,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         ),
     ) {
         (Some((x, y)), _) => {
-            (vx, vy) = (x, [y]);
+            (vx, vy) = (x, y);
             Validation::Data(&vx, &vy)
         }
         (None, Some(f)) => Validation::Split(f),
@@ -212,8 +212,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let backend = backend_for(a.device, a.cpu_conv)?;
     let failed = run_failed(&backend.describe());
     model.compile_on(compile, backend).context(failed.clone())?;
-    let peak =
-        model.planned_peak_bytes(batch_size.min(y_train.samples()), &[y_train.sample_shape()])?;
+    let samples = y_train[0].samples();
+    let targets: Vec<_> = y_train.iter().map(|y| y.sample_shape()).collect();
+    let peak = model.planned_peak_bytes(batch_size.min(samples), &targets)?;
     println!(
         "backend: {}; planned peak memory of a training step: {:.2} MiB",
         model.backend_description(),
@@ -221,8 +222,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     );
     let mut tensorboard = match &a.tensorboard {
         Some(dir) => {
-            let train_batch = batch_size.min(y_train.samples());
-            let ops = model.training_step_ops(train_batch, &[y_train.sample_shape()])?;
+            let train_batch = batch_size.min(samples);
+            let ops = model.training_step_ops(train_batch, &targets)?;
             let text = format!(
                 "{}: {} parameters ({} trainable); a training step of {train_batch} samples \
                  runs {ops} graph ops with a planned peak of {:.2} MiB on {}",
@@ -251,7 +252,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let history = model
         .fit_with_callbacks(
             &x_train,
-            &[y_train],
+            &y_train,
             &FitConfig {
                 epochs,
                 batch_size,
@@ -296,20 +297,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The workload's optimizer and loss, or those the flags name (a model file needs a loss).
+/// The workload's optimizer and losses, or those the flags name (a model file needs a loss).
 fn compile_config(
     known: Option<&models::Known>,
     loss: Option<&str>,
     optimizer: Option<&str>,
 ) -> Result<CompileConfig> {
-    let loss = match (loss, known) {
-        (Some(name), _) => Loss::parse(name).context("--loss")?,
-        (None, Some(k)) => k.loss,
-        (None, None) => bail!(
-            "a model file needs --loss NAME (e.g. binary_crossentropy), or a \"compile\": \
-             {{\"loss\": NAME}} entry of its own"
-        ),
-    };
     let optimizer = match (optimizer, known) {
         (Some(name), _) => Optimizer::from_name(name).with_context(|| {
             format!("--optimizer {name}: known are sgd, rmsprop, adam, adamw and nadam")
@@ -317,5 +310,15 @@ fn compile_config(
         (None, Some(k)) => (k.optimizer)(),
         (None, None) => Optimizer::adam(),
     };
-    Ok(CompileConfig::new(optimizer, loss))
+    match (loss, known) {
+        (Some(name), _) => Ok(CompileConfig::new(
+            optimizer,
+            Loss::parse(name).context("--loss")?,
+        )),
+        (None, Some(k)) => Ok(k.compile_with(optimizer)),
+        (None, None) => bail!(
+            "a model file needs --loss NAME (e.g. binary_crossentropy), or a \"compile\": \
+             {{\"loss\": NAME}} entry of its own"
+        ),
+    }
 }

@@ -21,6 +21,9 @@ pub struct Weight {
     pub shape: Shape,
     pub init: Initializer,
     pub trainable: bool,
+    /// Values a model starts this weight from instead of drawing them from `init`: those of
+    /// the model it was shared from.
+    pub(crate) preset: Option<Rc<[f32]>>,
 }
 
 /// Given to `Layer::build`; records every weight the layer adds, as Keras' `add_weight` does.
@@ -57,9 +60,15 @@ impl BuildCtx {
             shape,
             init,
             trainable,
+            preset: None,
         };
         self.weights.push(w.clone());
         w
+    }
+
+    /// A weight another layer owns, used by this one too (a model applied as a layer).
+    pub(crate) fn share_weight(&mut self, w: Weight) {
+        self.weights.push(w);
     }
 }
 

@@ -18,6 +18,7 @@ pub mod loss;
 pub mod model;
 pub mod model_file;
 pub mod model_json;
+mod nested;
 pub mod output_path;
 pub mod plot;
 pub mod progress;

@@ -120,7 +120,7 @@ pub(crate) struct Traced {
     pub id_bounds: Vec<(usize, usize, String)>,
 }
 
-fn tensor_key(t: &Tensor) -> (usize, usize) {
+pub(crate) fn tensor_key(t: &Tensor) -> (usize, usize) {
     match &t.source {
         Source::Input { .. } => (t.id, usize::MAX),
         Source::Call { call, index } => (call.id, *index),
@@ -178,7 +178,10 @@ impl Model {
         let initial = weights
             .iter()
             .enumerate()
-            .map(|(i, (_, w))| w.init.values(&w.shape, seed, i as u32))
+            .map(|(i, (_, w))| match &w.preset {
+                Some(values) => values.to_vec(),
+                None => w.init.values(&w.shape, seed, i as u32),
+            })
             .collect();
         Ok(Model {
             name: "functional".into(),
@@ -330,27 +333,7 @@ impl Model {
         }
         let mut ids = self.param_ids.clone();
         let mut ctx = CallCtx::new(&mut graph, training, &mut ids);
-        for call in &self.calls {
-            let ins: Vec<NodeId> = call.inputs.iter().map(|t| values[&tensor_key(t)]).collect();
-            let in_masks: Vec<Option<NodeId>> =
-                call.inputs.iter().map(|t| masks[&tensor_key(t)]).collect();
-            let slot = call.layer.inner.borrow();
-            ctx.masks = in_masks.clone();
-            ctx.layer_name = slot.name.clone();
-            let outs = slot
-                .layer
-                .call(&mut ctx, &ins)
-                .and_then(|outs| {
-                    let m = slot.layer.compute_mask(&mut ctx, &ins, &in_masks)?;
-                    Ok((outs, m))
-                })
-                .with_context(|| slot.describe())?;
-            let (outs, out_mask) = outs;
-            for (index, n) in outs.into_iter().enumerate() {
-                values.insert((call.id, index), n);
-                masks.insert((call.id, index), out_mask);
-            }
-        }
+        replay(&self.calls, &mut ctx, &mut values, &mut masks)?;
         let mut params: Vec<(ParamId, NodeId)> = ctx
             .param_nodes
             .iter()
@@ -667,6 +650,38 @@ fn gathered_grad_sq(g: &mut Graph, grad: NodeId) -> Result<Option<NodeId>> {
     };
     let sq = g.square(node.inputs[0])?;
     Ok(Some(g.scatter_add_rows(sq, node.inputs[1], rows)?))
+}
+
+/// Runs `calls` (in dependency order) on the graph of `ctx`, reading their inputs from
+/// `values` and `masks` by tensor and adding their outputs there.
+pub(crate) fn replay(
+    calls: &[Rc<LayerCall>],
+    ctx: &mut CallCtx,
+    values: &mut HashMap<(usize, usize), NodeId>,
+    masks: &mut HashMap<(usize, usize), Option<NodeId>>,
+) -> Result<()> {
+    for call in calls {
+        let ins: Vec<NodeId> = call.inputs.iter().map(|t| values[&tensor_key(t)]).collect();
+        let in_masks: Vec<Option<NodeId>> =
+            call.inputs.iter().map(|t| masks[&tensor_key(t)]).collect();
+        let slot = call.layer.inner.borrow();
+        ctx.masks = in_masks.clone();
+        ctx.layer_name = slot.name.clone();
+        let outs = slot
+            .layer
+            .call(ctx, &ins)
+            .and_then(|outs| {
+                let m = slot.layer.compute_mask(ctx, &ins, &in_masks)?;
+                Ok((outs, m))
+            })
+            .with_context(|| slot.describe())?;
+        let (outs, out_mask) = outs;
+        for (index, n) in outs.into_iter().enumerate() {
+            values.insert((call.id, index), n);
+            masks.insert((call.id, index), out_mask);
+        }
+    }
+    Ok(())
 }
 
 /// Appends, in dependency order, every layer call between `t` and the model inputs.

@@ -151,6 +151,11 @@ fn built_in(class: &str, c: &Value) -> Result<Option<Box<dyn Layer>>> {
                     .padding(padding_of(c)?),
             )
         }
+        "Functional" | "Sequential" => {
+            let mut model =
+                Model::from_json(&c["model"].to_string()).context("the model used as a layer")?;
+            return Ok(Some(Box::new(model.nested()?)));
+        }
         _ => return Ok(None),
     }))
 }
@@ -197,7 +202,15 @@ impl Model {
                     l.name()
                 );
             }
-            layers.push(json!({"class_name": class, "name": l.name(), "config": l.config()}));
+            let config = l.config();
+            if matches!(class.as_str(), "Functional" | "Sequential") && config["model"].is_null() {
+                bail!(
+                    "layer '{}' is a model that cannot be written to a model file (it holds a \
+                     Lambda)",
+                    l.name()
+                );
+            }
+            layers.push(json!({"class_name": class, "name": l.name(), "config": config}));
         }
         let calls: Vec<Value> = self
             .calls

@@ -78,6 +78,10 @@ impl Tensor {
     pub fn shape_text(&self) -> String {
         with_batch(&self.shape)
     }
+    /// Whether a value of per-sample shape `s` fits this tensor.
+    pub fn accepts(&self, s: &Shape) -> bool {
+        *s == self.shape
+    }
     pub fn input_name(&self) -> Option<&str> {
         match &self.source {
             Source::Input { name } => Some(name),
