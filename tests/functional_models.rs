@@ -3,6 +3,7 @@
 //! one set of weights for every application, starting from the model's values, errors that
 //! name the model for inputs it cannot take, and model files that keep it.
 
+#[allow(dead_code)]
 #[path = "../examples/models/vision_blocks.rs"]
 mod vision_blocks;
 
@@ -39,6 +40,34 @@ fn the_guide_models_have_keras_parameter_counts() {
     }
     let m = vision_blocks::inception_block().unwrap();
     assert_eq!(m.outputs()[0].shape_text(), "(None, 10)");
+}
+
+#[test]
+fn the_inception_block_trains_on_its_generated_images() {
+    let mut m = vision_blocks::inception_block().unwrap();
+    m.compile_on(
+        CompileConfig::new(Optimizer::adam(), Loss::CategoricalCrossentropy),
+        Box::new(CpuBackend::new()),
+    )
+    .unwrap();
+    let (x, y) = vision_blocks::random_images(16, 0).unwrap();
+    let h = m
+        .fit(
+            &[&x],
+            &[&y],
+            &FitConfig {
+                epochs: 6,
+                batch_size: 16,
+                verbose: Verbosity::Silent,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let losses = &h.history["loss"];
+    assert!(
+        losses.last().unwrap() < &(0.95 * losses[0]),
+        "the loss on 16 images falls: {losses:?}"
+    );
 }
 
 fn images(n: usize, seed: usize) -> Array {
