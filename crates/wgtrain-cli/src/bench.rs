@@ -12,7 +12,8 @@ use wgtrain::nn::{set_random_seed, Array, FitConfig, Loss, Model};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// A reference model, `matmul` for matmul throughput or `conv1d` for convolution throughput.
+    /// A reference model, `matmul` for matmul throughput, or `conv1d` / `conv2d` for convolution
+    /// throughput.
     model: String,
     /// Batch size (default: the workload's).
     #[arg(long)]
@@ -70,6 +71,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.model == "matmul" {
         let mut backend = bench_backend(&a)?;
         let out = crate::bench_matmul::run(backend.as_mut(), a.max_size, a.min_seconds)?;
+        return print(&out, a.json);
+    }
+    if a.model == "conv2d" {
+        let mut backend = bench_backend(&a)?;
+        let out = crate::bench_conv2d::run(backend.as_mut(), a.min_seconds)?;
         return print(&out, a.json);
     }
     if a.model == "conv1d" {

@@ -44,7 +44,11 @@ const CASES: [Case; 2] = [
 ];
 
 /// Seconds per run of a plan, repeated for at least `min_seconds`.
-fn time_plan(backend: &mut dyn Backend, plan: Plan, min_seconds: f64) -> Result<(f64, u32)> {
+pub(crate) fn time_plan(
+    backend: &mut dyn Backend,
+    plan: Plan,
+    min_seconds: f64,
+) -> Result<(f64, u32)> {
     let id = backend.compile(plan)?;
     let args = StepArgs::default();
     backend.run(id, &[], &args)?;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_conv;
+mod bench_conv2d;
 mod bench_matmul;
 mod callbacks;
 mod demo;
@@ -48,7 +49,8 @@ enum Command {
         /// Model name (see `wgtrain train --help`).
         model: String,
     },
-    /// Measures the steady-state training step of a reference model, or matmul throughput.
+    /// Measures the steady-state training step of a reference model, or matmul / convolution
+    /// throughput.
     Bench(bench::BenchArgs),
     /// Draws a run's loss and accuracy per epoch (a `train --history` file, or Keras'
     /// `history.history` as JSON) to a .png or .svg file.
