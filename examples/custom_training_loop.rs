@@ -213,7 +213,7 @@ fn main() -> Result<()> {
         Loss::BinaryCrossentropy,
     ))?;
     let started = Instant::now();
-    let ops = model.training_step_ops(batch, &[Shape(vec![1])])?;
+    let ops = model.training_step_ops(batch, &[x.sample_shape()], &[Shape(vec![1])])?;
     let compile_s = started.elapsed().as_secs_f64();
 
     let n = x.samples();

@@ -137,7 +137,9 @@ fn gpu_device_memory_is_the_planned_peak() {
     };
     m.fit(&[&x], &[&y], &cfg).unwrap();
     let held = m.backend_stats().device_bytes as usize;
-    let planned = m.planned_peak_bytes(32, &[y.sample_shape()]).unwrap();
+    let planned = m
+        .planned_peak_bytes(32, &[x.sample_shape()], &[y.sample_shape()])
+        .unwrap();
     eprintln!("device bytes {held}, planned peak {planned}");
     assert_eq!(held, planned);
 }

@@ -292,7 +292,10 @@ fn bad_data_is_an_error_not_a_panic() {
         .unwrap();
     let x3 = Array::new([10, 3], vec![0.0; 30]).unwrap();
     let err = format!("{:#}", model.fit(&[&x3], &[&y], &quiet(1, 4)).unwrap_err());
-    assert!(err.contains("(3,)") && err.contains("(2,)"), "{err}");
+    assert!(
+        err.contains("(None, 3)") && err.contains("(None, 2)"),
+        "{err}"
+    );
     let y_short = Array::new([9, 1], vec![0.0; 9]).unwrap();
     let err = format!(
         "{:#}",

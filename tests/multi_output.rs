@@ -17,7 +17,7 @@ fn the_multi_output_model_has_keras_parameter_count_and_trains() {
     );
 
     let (vocabulary, maxlen) = (300, multi_output::MAXLEN);
-    let mut m = multi_output::build(vocabulary, maxlen).unwrap();
+    let mut m = multi_output::build(vocabulary).unwrap();
     m.compile(multi_output::compile_config()).unwrap();
     let (x, [age, income, gender]) = multi_output::random_data(8, vocabulary, maxlen, 0).unwrap();
     let y = m

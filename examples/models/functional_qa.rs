@@ -14,13 +14,14 @@ pub const ANSWER_VOCAB: usize = 500;
 pub const MAXLEN: usize = 100;
 pub const SAMPLES: usize = 1000;
 
-/// text (100 ids) -> Embedding(10000, 64) -> LSTM(32); question (100 ids) ->
-/// Embedding(10000, 32) -> LSTM(16); concatenate -> Dense(500, softmax).
+/// text (ids, any length) -> Embedding(10000, 64) -> LSTM(32); question (ids, any length) ->
+/// Embedding(10000, 32) -> LSTM(16); concatenate -> Dense(500, softmax). The guide's data has
+/// 100 ids per text and question.
 pub fn build_model() -> Result<Model> {
-    let text = Input::named_typed([MAXLEN], DType::I32, "text");
+    let text = Input::named_typed([None], DType::I32, "text");
     let t = Embedding::new(TEXT_VOCAB, 64).apply(&text)?;
     let t = LSTM::new(32).apply(&t)?;
-    let question = Input::named_typed([MAXLEN], DType::I32, "question");
+    let question = Input::named_typed([None], DType::I32, "question");
     let q = Embedding::new(QUESTION_VOCAB, 32).apply(&question)?;
     let q = LSTM::new(16).apply(&q)?;
     let joined = Concatenate::new().apply_many(&[&t, &q])?.remove(0);

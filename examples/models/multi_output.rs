@@ -18,12 +18,12 @@ pub const INCOME_GROUPS: usize = 10;
 /// Posts in the generated training set.
 pub const SAMPLES: usize = 1024;
 
-/// posts -> Embedding(vocabulary, 256) -> Conv1D(128, 5, relu) -> MaxPooling1D(5) ->
+/// posts (ids, any length; the guide's are 500 long) -> Embedding(vocabulary, 256) -> Conv1D(128, 5, relu) -> MaxPooling1D(5) ->
 /// 2 x Conv1D(256, 5, relu) -> MaxPooling1D(5) -> 2 x Conv1D(256, 5, relu) ->
 /// GlobalMaxPooling1D -> Dense(128, relu) -> heads age Dense(1), income Dense(10, softmax),
 /// gender Dense(1, sigmoid).
-pub fn build(vocabulary: usize, maxlen: usize) -> Result<Model> {
-    let posts = Input::named_typed([maxlen], DType::I32, "posts");
+pub fn build(vocabulary: usize) -> Result<Model> {
+    let posts = Input::named_typed([None], DType::I32, "posts");
     let mut x = Embedding::new(vocabulary, 256).apply(&posts)?;
     let relu = ActivationKind::Relu;
     x = Conv1D::new(128, 5).activation(relu).apply(&x)?;
@@ -48,7 +48,7 @@ pub fn build(vocabulary: usize, maxlen: usize) -> Result<Model> {
 }
 
 pub fn build_model() -> Result<Model> {
-    build(VOCABULARY, MAXLEN)
+    build(VOCABULARY)
 }
 
 /// The guide's compile settings: RMSprop, mse / categorical cross-entropy / binary

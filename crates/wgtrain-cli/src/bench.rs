@@ -98,7 +98,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let targets: Vec<_> = y.iter().map(|t| t.sample_shape()).collect();
     let started = Instant::now();
     model.compile_on(known.compile_config(), bench_backend(&a)?)?;
-    let peak = model.planned_peak_bytes(batch_size, &targets)?;
+    let feeds: Vec<_> = x.iter().map(|t| t.sample_shape()).collect();
+    let peak = model.planned_peak_bytes(batch_size, &feeds, &targets)?;
     let compiled_at = Instant::now();
     let failed = run_failed(&model.backend_description());
     let history = model
@@ -167,13 +168,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
 /// `n` samples of random inputs (ids below each table's size for int32 inputs) and targets
 /// that fit the loss.
+/// The size a model input's free axes (Keras' `None`) take in the benchmark's data.
+const FREE_AXIS_STEPS: usize = 100;
+
 fn random_data(model: &Model, losses: &[Loss], n: usize) -> Result<(Vec<Array>, Vec<Array>)> {
     let limits = model.input_id_limits()?;
     let mut xs = Vec::new();
     for (i, t) in model.inputs().iter().enumerate() {
         let mut shape = vec![n];
-        shape.extend(t.shape().dims());
-        let len = n * t.shape().numel();
+        let dims = t.shape().dims().iter().zip(t.free_axes());
+        shape.extend(dims.map(|(&d, &free)| if free { FREE_AXIS_STEPS } else { d }));
+        let len: usize = shape.iter().product();
         let u = wgtrain::nn::init::uniform_stream(1, 1 + i as u32, len);
         xs.push(match t.dtype() {
             DType::F32 => Array::new(shape, u)?,

@@ -14,6 +14,8 @@ pub mod imdb_simplernn;
 #[allow(dead_code)]
 #[path = "../../../examples/models/multi_output.rs"]
 pub mod multi_output;
+#[path = "../../../examples/models/siamese_lstm.rs"]
+pub mod siamese_lstm;
 #[path = "../../../examples/models/vision_blocks.rs"]
 pub mod vision_blocks;
 
@@ -155,6 +157,18 @@ fn images_random(_data_dir: Option<&Path>) -> Result<Dataset> {
         x_train: vec![x_train],
         y_train: vec![y_train],
         x_test: vec![x_test],
+        y_test: vec![y_test],
+    })
+}
+
+fn sequence_pairs_random(_data_dir: Option<&Path>) -> Result<Dataset> {
+    use siamese_lstm::{random_pairs, SAMPLES, TEST_STEPS, TRAIN_STEPS};
+    let (x_train, y_train) = random_pairs(SAMPLES, TRAIN_STEPS, 0)?;
+    let (x_test, y_test) = random_pairs(SAMPLES / 4, TEST_STEPS, 1)?;
+    Ok(Dataset {
+        x_train,
+        y_train: vec![y_train],
+        x_test,
         y_test: vec![y_test],
     })
 }
@@ -302,6 +316,21 @@ pub const KNOWN: &[Known] = &[
         epochs: 2,
         batch_size: 32,
         load: images_random,
+        pre_padded: false,
+        seed_callbacks: no_callbacks,
+        validation: Validates::TestSplit,
+    },
+    Known {
+        name: "siamese-lstm",
+        about: "One LSTM(32) shared by two sequences of any length, on generated pairs \
+                (reference workload 3)",
+        build: siamese_lstm::build_model,
+        optimizer: Optimizer::rmsprop,
+        losses: &[Loss::BinaryCrossentropy],
+        loss_weights: &[],
+        epochs: 2,
+        batch_size: 32,
+        load: sequence_pairs_random,
         pre_padded: false,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,

@@ -214,7 +214,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     model.compile_on(compile, backend).context(failed.clone())?;
     let samples = y_train[0].samples();
     let targets: Vec<_> = y_train.iter().map(|y| y.sample_shape()).collect();
-    let peak = model.planned_peak_bytes(batch_size.min(samples), &targets)?;
+    let feeds: Vec<_> = x_train.iter().map(|x| x.sample_shape()).collect();
+    let peak = model.planned_peak_bytes(batch_size.min(samples), &feeds, &targets)?;
     println!(
         "backend: {}; planned peak memory of a training step: {:.2} MiB",
         model.backend_description(),
@@ -223,7 +224,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let mut tensorboard = match &a.tensorboard {
         Some(dir) => {
             let train_batch = batch_size.min(samples);
-            let ops = model.training_step_ops(train_batch, &targets)?;
+            let ops = model.training_step_ops(train_batch, &feeds, &targets)?;
             let text = format!(
                 "{}: {} parameters ({} trainable); a training step of {train_batch} samples \
                  runs {ops} graph ops with a planned peak of {:.2} MiB on {}",

@@ -753,7 +753,7 @@ fn train_takes_npy_arrays_and_names_a_shape_mismatch() {
     let (ok, text) = wgtrain(&[&args[..], &["--x", narrow.to_str().unwrap(), "--y", ys]].concat());
     assert!(!ok);
     assert!(
-        text.contains("shape (5,)") && text.contains("(784,)"),
+        text.contains("shape (None, 5)") && text.contains("(None, 784)"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -3,8 +3,9 @@
 
 use crate::array::{Array, Values};
 use crate::model::Model;
+use crate::tensor::with_batch;
 use anyhow::{bail, Result};
-use wgtrain_graph::Feed;
+use wgtrain_graph::{Feed, Shape};
 
 /// Most arrays (inputs plus targets) one step takes.
 pub(crate) const MAX_ARRAYS: usize = 8;
@@ -98,15 +99,9 @@ impl Model {
     /// Checks input arrays against the model's inputs (shape, type, ids inside every table).
     pub(crate) fn check_inputs(&self, x: &[&Array]) -> Result<usize> {
         let n = check_arrays("input", x, self.inputs.len())?;
+        self.check_feed_shapes(&crate::fit::sample_shapes(x))?;
         for (i, (a, t)) in x.iter().zip(&self.inputs).enumerate() {
             let name = t.input_name().unwrap_or("input");
-            if a.sample_shape() != t.shape {
-                bail!(
-                    "input {i} ('{name}') has samples of shape {} but the model expects {}",
-                    a.sample_shape(),
-                    t.shape
-                );
-            }
             if a.dtype() != t.dtype {
                 bail!(
                     "input {i} ('{name}') holds {} values but the model's input is {}; \
@@ -135,6 +130,28 @@ impl Model {
             }
         }
         Ok(n)
+    }
+
+    /// Checks per-sample input shapes against the model's inputs (free axes take any size).
+    pub(crate) fn check_feed_shapes(&self, feeds: &[Shape]) -> Result<()> {
+        if feeds.len() != self.inputs.len() {
+            bail!(
+                "the model has {} input(s), got {}",
+                self.inputs.len(),
+                feeds.len()
+            );
+        }
+        for (i, (s, t)) in feeds.iter().zip(&self.inputs).enumerate() {
+            if !t.accepts(s) {
+                bail!(
+                    "input {i} ('{}') has samples of shape {} but the model expects {}",
+                    t.input_name().unwrap_or("input"),
+                    with_batch(s),
+                    t.shape_text()
+                );
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn check_data(&self, x: &[&Array], y: &[&Array]) -> Result<usize> {

@@ -119,6 +119,7 @@ impl Model {
         }
         let seed = cfg.seed.unwrap_or(self.seed);
         let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
+        let feeds = sample_shapes(x);
         let mut xy: Vec<&Array> = x.to_vec();
         xy.extend_from_slice(y);
         let rows = Rows {
@@ -126,10 +127,10 @@ impl Model {
             start: 0,
         };
         let batch = cfg.batch_size.min(train_len);
-        let full = self.plan(PlanKind::Train, batch, &targets)?;
+        let full = self.plan(PlanKind::Train, batch, &feeds, &targets)?;
         let tail_len = train_len % batch;
         let tail = if tail_len > 0 {
-            Some(self.plan(PlanKind::Train, tail_len, &targets)?)
+            Some(self.plan(PlanKind::Train, tail_len, &feeds, &targets)?)
         } else {
             None
         };
@@ -391,6 +392,7 @@ impl Model {
         batch_size: usize,
     ) -> Result<Logs> {
         let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
+        let feeds = sample_shapes(x);
         let mut xy: Vec<&Array> = x.to_vec();
         xy.extend_from_slice(y);
         let rows = Rows { arrays: &xy, start };
@@ -401,7 +403,7 @@ impl Model {
         let mut tally = Tally::start(self.runtime_mut()?.backend.as_mut(), 1 + names.len())?;
         for lo in (0..len).step_by(batch) {
             let hi = (lo + batch).min(len);
-            let plan = self.plan(PlanKind::Evaluate, hi - lo, &targets)?;
+            let plan = self.plan(PlanKind::Evaluate, hi - lo, &feeds, &targets)?;
             batcher.fill(&rows, &order[lo..hi]);
             let feeds = batcher.feeds();
             let rt = self.runtime_mut()?;
@@ -428,14 +430,16 @@ impl Model {
         let batch = batch_size.max(1).min(n.max(1));
         let mut batcher = Batcher::new(x, batch);
         let order: Vec<usize> = (0..n).collect();
-        let shapes: Vec<Shape> = self.outputs.iter().map(|t| t.shape.clone()).collect();
+        let feeds = sample_shapes(x);
+        let first = self.plan(PlanKind::Predict, batch, &feeds, &[])?;
+        let shapes = self.predicted_shapes(&first)?;
         let mut outs: Vec<Vec<f32>> = shapes
             .iter()
             .map(|s| Vec::with_capacity(n * s.numel()))
             .collect();
         for lo in (0..n).step_by(batch) {
             let hi = (lo + batch).min(n);
-            let plan = self.plan(PlanKind::Predict, hi - lo, &[])?;
+            let plan = self.plan(PlanKind::Predict, hi - lo, &feeds, &[])?;
             batcher.fill(&rows, &order[lo..hi]);
             let feeds = batcher.feeds();
             let rt = self.runtime_mut()?;
@@ -455,6 +459,16 @@ impl Model {
                 Array::new(shape, data)
             })
             .collect()
+    }
+
+    /// The per-sample shapes of a plan's predictions (they follow the inputs' free axes).
+    pub(crate) fn predicted_shapes(&self, plan: &crate::model::PlanHandle) -> Result<Vec<Shape>> {
+        let graph = &self.runtime()?.backend.plan(plan.id).graph;
+        Ok(plan
+            .predictions
+            .iter()
+            .map(|&node| Shape(graph.shape(node).0[1..].to_vec()))
+            .collect())
     }
 
     /// The predicted class of every sample, from the first output: 1 where a single sigmoid
@@ -505,4 +519,9 @@ fn shuffle(order: &mut [usize], seed: u64, epoch: u32) {
         let j = ((u[i] as f64) * (i + 1) as f64) as usize;
         order.swap(i, j.min(i));
     }
+}
+
+/// The per-sample shapes of arrays.
+pub(crate) fn sample_shapes(arrays: &[&Array]) -> Vec<Shape> {
+    arrays.iter().map(|a| a.sample_shape()).collect()
 }

@@ -52,7 +52,7 @@ pub use model::{CompileConfig, Model};
 pub use model_file::load_model;
 pub use model_json::{register_layer, LayerConstructor};
 pub use sequential::Sequential;
-pub use tensor::{Input, Tensor};
+pub use tensor::{Input, InputShape, Tensor};
 /// The activations a recurrent cell may use (`Recurrent::activation`).
 pub use wgtrain_graph::Activation as CellActivation;
 pub use wgtrain_graph::OptimizerSpec as Optimizer;

@@ -82,7 +82,8 @@ pub(crate) struct PlanHandle {
 pub(crate) struct Runtime {
     pub backend: Box<dyn Backend>,
     pub config: CompileConfig,
-    pub plans: HashMap<(PlanKind, usize, Vec<Shape>), PlanHandle>,
+    /// Compiled plans by kind, batch size, input shapes and target shapes.
+    pub plans: HashMap<(PlanKind, usize, Vec<Shape>, Vec<Shape>), PlanHandle>,
     pub clock: OptimizerClock,
     pub learning_rate: f32,
     /// The latest `compute_gradients` not yet applied: its number and plan.
@@ -321,13 +322,20 @@ impl Model {
         Ok(())
     }
 
-    /// Builds the model's graph for `batch` samples.
-    pub(crate) fn trace(&self, batch: usize, training: bool) -> Result<Traced> {
+    /// The per-sample shapes the model's inputs are declared with (free axes at their
+    /// stand-in size).
+    pub(crate) fn declared_feeds(&self) -> Vec<Shape> {
+        self.inputs.iter().map(|t| t.shape.clone()).collect()
+    }
+
+    /// Builds the model's graph for `batch` samples whose inputs have per-sample shapes
+    /// `feeds` (checked against the inputs).
+    pub(crate) fn trace(&self, batch: usize, feeds: &[Shape], training: bool) -> Result<Traced> {
         let mut graph = Graph::new();
         let mut values: HashMap<(usize, usize), NodeId> = HashMap::new();
         let mut masks: HashMap<(usize, usize), Option<NodeId>> = HashMap::new();
-        for t in &self.inputs {
-            let node = graph.typed_input(with_batch_n(&t.shape, batch), t.dtype);
+        for (t, feed) in self.inputs.iter().zip(feeds) {
+            let node = graph.typed_input(with_batch_n(feed, batch), t.dtype);
             values.insert(tensor_key(t), node);
             masks.insert(tensor_key(t), None);
         }
@@ -388,7 +396,7 @@ impl Model {
         {
             return Ok(Vec::new());
         }
-        Ok(self.trace(1, false)?.id_bounds)
+        Ok(self.trace(1, &self.declared_feeds(), false)?.id_bounds)
     }
 
     fn is_trainable(&self, uid: u64) -> bool {
@@ -398,18 +406,20 @@ impl Model {
             .is_none_or(|(_, w)| w.trainable)
     }
 
-    /// The compiled plan of `kind` for `batch` samples, compiling it on first use.
+    /// The compiled plan of `kind` for `batch` samples of inputs of per-sample shapes `feeds`,
+    /// compiling it on first use (one plan per batch size and shape).
     pub(crate) fn plan(
         &mut self,
         kind: PlanKind,
         batch: usize,
+        feeds: &[Shape],
         targets: &[Shape],
     ) -> Result<PlanHandle> {
-        let key = (kind, batch, targets.to_vec());
+        let key = (kind, batch, feeds.to_vec(), targets.to_vec());
         if let Some(h) = self.runtime()?.plans.get(&key) {
             return Ok(h.clone());
         }
-        let traced = self.trace(batch, kind == PlanKind::Train)?;
+        let traced = self.trace(batch, feeds, kind == PlanKind::Train)?;
         let rt = self.runtime_mut()?;
         let plan = build_plan(traced, kind, batch, targets, &rt.config)?;
         let predictions = plan.outputs.predictions.clone();
@@ -518,16 +528,40 @@ impl Model {
             .collect()
     }
 
-    /// The ops a training step of `batch` samples runs: its plan's scheduled graph nodes.
-    pub fn training_step_ops(&mut self, batch: usize, targets: &[Shape]) -> Result<usize> {
-        let h = self.plan(PlanKind::Train, batch, targets)?;
+    /// The ops a training step of `batch` samples runs: its plan's scheduled graph nodes. The
+    /// samples' inputs and targets have per-sample shapes `feeds` and `targets`.
+    pub fn training_step_ops(
+        &mut self,
+        batch: usize,
+        feeds: &[Shape],
+        targets: &[Shape],
+    ) -> Result<usize> {
+        let h = self.checked_plan(PlanKind::Train, batch, feeds, targets)?;
         Ok(self.runtime()?.backend.plan(h.id).schedule.len())
     }
 
-    /// The planned peak memory of the training step for `batch` samples, in bytes.
-    pub fn planned_peak_bytes(&mut self, batch: usize, targets: &[Shape]) -> Result<usize> {
-        let h = self.plan(PlanKind::Train, batch, targets)?;
+    /// The planned peak memory of the training step for `batch` samples (per-sample shapes
+    /// `feeds` and `targets`), in bytes.
+    pub fn planned_peak_bytes(
+        &mut self,
+        batch: usize,
+        feeds: &[Shape],
+        targets: &[Shape],
+    ) -> Result<usize> {
+        let h = self.checked_plan(PlanKind::Train, batch, feeds, targets)?;
         Ok(self.runtime()?.backend.plan(h.id).peak_bytes())
+    }
+
+    /// `plan` for input shapes given by a caller, checked against the model's inputs.
+    fn checked_plan(
+        &mut self,
+        kind: PlanKind,
+        batch: usize,
+        feeds: &[Shape],
+        targets: &[Shape],
+    ) -> Result<PlanHandle> {
+        self.check_feed_shapes(feeds)?;
+        self.plan(kind, batch, feeds, targets)
     }
 }
 

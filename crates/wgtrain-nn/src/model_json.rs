@@ -226,7 +226,7 @@ impl Model {
             .map(|t| {
                 json!({
                     "name": t.input_name(),
-                    "shape": t.shape.0,
+                    "shape": t.input_shape().0,
                     "dtype": dtype_name(t.dtype),
                 })
             })
@@ -263,7 +263,7 @@ impl Model {
         let mut input_order = Vec::new();
         for i in c["inputs"].as_array().with_context(|| bad("inputs"))? {
             let name = i["name"].as_str().with_context(|| bad("input name"))?;
-            let shape: Vec<usize> =
+            let shape: Vec<Option<usize>> =
                 serde_json::from_value(i["shape"].clone()).with_context(|| bad("input shape"))?;
             let dtype = match i["dtype"].as_str() {
                 Some("int32") => DType::I32,

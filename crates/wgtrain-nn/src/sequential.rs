@@ -1,8 +1,7 @@
 use crate::layer::{Layer, LayerHandle};
 use crate::model::Model;
-use crate::tensor::{Input, Tensor};
+use crate::tensor::{Input, InputShape, Tensor};
 use anyhow::Result;
-use wgtrain_graph::Shape;
 
 /// A linear stack of layers, like `keras.Sequential`. Each `add` checks shapes at once.
 pub struct Sequential {
@@ -12,7 +11,7 @@ pub struct Sequential {
 
 impl Sequential {
     /// A stack taking samples of `input_shape` (without the batch axis).
-    pub fn new(input_shape: impl Into<Shape>) -> Self {
+    pub fn new(input_shape: impl Into<InputShape>) -> Self {
         Self::from_input(Input::new(input_shape))
     }
 

@@ -56,7 +56,8 @@ impl Model {
         self.require_compiled()?;
         let n = self.check_data(x, y)?;
         let targets: Vec<Shape> = y.iter().map(|a| a.sample_shape()).collect();
-        Ok((self.plan(kind, n, &targets)?, n))
+        let feeds = crate::fit::sample_shapes(x);
+        Ok((self.plan(kind, n, &feeds, &targets)?, n))
     }
 
     pub(crate) fn whole_batch<'a>(&self, arrays: &'a [&'a Array]) -> Result<Vec<Feed<'a>>> {
@@ -113,9 +114,9 @@ impl Model {
     pub fn predict_on_batch(&mut self, x: &[&Array]) -> Result<Vec<Array>> {
         self.require_compiled()?;
         let n = self.check_inputs(x)?;
-        let plan = self.plan(PlanKind::Predict, n, &[])?;
+        let plan = self.plan(PlanKind::Predict, n, &crate::fit::sample_shapes(x), &[])?;
         let feeds = self.whole_batch(x)?;
-        let shapes: Vec<Shape> = self.outputs.iter().map(|t| t.shape.clone()).collect();
+        let shapes = self.predicted_shapes(&plan)?;
         let rt = self.runtime_mut()?;
         rt.backend.run(plan.id, &feeds, &StepArgs::default())?;
         plan.predictions
