@@ -459,6 +459,27 @@ fn inputs_targets_losses_and_weights_by_name_train_as_by_position() {
         .losses_by_name(&[("age", Loss::MeanSquaredError)]);
     let e = m.compile(config).unwrap_err().to_string();
     assert!(e.contains("output 'income' has no loss"), "{e}");
+    let config =
+        CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError).losses(&HEAD_LOSSES[..2]);
+    let e = m.compile(config).unwrap_err().to_string();
+    assert!(
+        e.contains("the model has 3 outputs but 2 losses were given"),
+        "{e}"
+    );
+    let config =
+        CompileConfig::new(Optimizer::rmsprop(), Loss::MeanSquaredError).loss_weights(&[0.25, 1.0]);
+    let e = m.compile(config).unwrap_err().to_string();
+    assert!(
+        e.contains("the model has 3 outputs but 2 loss weights were given"),
+        "{e}"
+    );
+    m.compile(CompileConfig::new(
+        Optimizer::rmsprop(),
+        Loss::MeanSquaredError,
+    ))
+    .unwrap();
+    let e = format!("{:#}", m.fit(&[&x, &x], &[&ya], &quiet(1, 4)).unwrap_err());
+    assert!(e.contains("the model takes 1 input arrays, got 2"), "{e}");
 }
 
 /// A functional model's summary has Keras' `Connected to` column: a shared layer shows both
