@@ -3,6 +3,7 @@
 //! (taps * in, out). A 1x1 stride-1 convolution reads its input in place.
 
 use super::conv::{gemm_with, View};
+use super::gemm_avx512;
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -16,6 +17,8 @@ const PAR_MIN_FLOPS: usize = 1 << 21;
 thread_local! {
     /// The window matrix of the chunk in hand, reused across calls (it grows once).
     static WINDOWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The kernel transposed to (out, taps * in), for the input's gradient (it grows once).
+    static TRANSPOSED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A 1x1 kernel at stride 1: output position p reads input position p.
@@ -31,12 +34,24 @@ fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     }
 }
 
-/// `dst (m x n) = a (m x k) @ b (k x n)`, or `+=` when `accumulate`.
+/// `dst (m x n) = a (m x k) @ b (k x n)`, or `+=` when `accumulate`: with AVX-512 where the CPU
+/// has it and b's columns are adjacent, else through the `gemm` crate.
 ///
 /// SAFETY: the views address memory inside their buffers and `dst` (m x n, row-major) overlaps
 /// neither.
 unsafe fn product(m: usize, n: usize, k: usize, dst: &mut [f32], a: View, b: View, acc: bool) {
     debug_assert!(dst.len() >= m * n);
+    #[cfg(target_arch = "x86_64")]
+    if gemm_avx512::available() && b.cs == 1 && a.cs == 1 && a.rs >= 0 {
+        let a = gemm_avx512::Operand {
+            ptr: a.ptr,
+            rs: a.rs as usize,
+            cs: a.cs as usize,
+        };
+        let (ldb, c) = (b.rs as usize, dst.as_mut_ptr());
+        gemm_avx512::product_on_threads(m, n, k, a, b.ptr, ldb, c, n, acc);
+        return;
+    }
     gemm_with(
         m,
         n,
@@ -178,36 +193,48 @@ pub fn conv2d_backward_data(
         return;
     }
     dx.fill(0.0);
-    by_chunks(batch, geo, cin, |first, n, windows| {
-        let dy = &dy[first * outs * cout..][..n * outs * cout];
-        // SAFETY: dy's chunk is (n * outs, out), w^T (out, k), windows (n * outs, k).
-        unsafe {
-            product(
-                n * outs,
-                k,
-                cout,
-                windows,
-                rows_of(dy, cout),
-                transposed(w, cout),
-                false,
-            )
-        };
-        let windows = &*windows;
-        dx[first * ins * cin..][..n * ins * cin]
-            .par_chunks_mut(ins * cin)
-            .enumerate()
-            .for_each(|(b, dx)| {
-                for o in 0..outs {
-                    let row = &windows[(b * outs + o) * k..][..k];
-                    for (t, src) in row.chunks_exact(cin).enumerate() {
-                        if let Some(p) = geo.input_at(o, t) {
-                            for (d, s) in dx[p * cin..][..cin].iter_mut().zip(src) {
-                                *d += s;
+    TRANSPOSED.with(|wt| {
+        let mut wt = wt.borrow_mut();
+        if wt.len() < k * cout {
+            wt.resize(k * cout, 0.0);
+        }
+        for (r, row) in w.chunks_exact(cout).enumerate() {
+            for (co, &v) in row.iter().enumerate() {
+                wt[co * k + r] = v;
+            }
+        }
+        let wt = &wt[..k * cout];
+        by_chunks(batch, geo, cin, |first, n, windows| {
+            let dy = &dy[first * outs * cout..][..n * outs * cout];
+            // SAFETY: dy's chunk is (n * outs, out), w^T (out, k), windows (n * outs, k).
+            unsafe {
+                product(
+                    n * outs,
+                    k,
+                    cout,
+                    windows,
+                    rows_of(dy, cout),
+                    rows_of(wt, k),
+                    false,
+                )
+            };
+            let windows = &*windows;
+            dx[first * ins * cin..][..n * ins * cin]
+                .par_chunks_mut(ins * cin)
+                .enumerate()
+                .for_each(|(b, dx)| {
+                    for o in 0..outs {
+                        let row = &windows[(b * outs + o) * k..][..k];
+                        for (t, src) in row.chunks_exact(cin).enumerate() {
+                            if let Some(p) = geo.input_at(o, t) {
+                                for (d, s) in dx[p * cin..][..cin].iter_mut().zip(src) {
+                                    *d += s;
+                                }
                             }
                         }
                     }
-                }
-            });
+                });
+        });
     });
 }
 

@@ -99,6 +99,45 @@ pub unsafe fn product(
     }
 }
 
+/// `product` with the rows of `c` split across the thread pool in blocks of 8 (one thread when
+/// the product is small).
+///
+/// SAFETY: as `product`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn product_on_threads(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    use rayon::prelude::*;
+    const SMALL: usize = 1 << 21;
+    let threads = if m * n * k < SMALL {
+        1
+    } else {
+        rayon::current_num_threads().max(1)
+    };
+    let per = m.div_ceil(8).div_ceil(threads).max(1) * 8;
+    // Addresses as integers, so that the closure is Send; each part writes its own rows of c.
+    let (a_at, b_at, c_at) = (a.ptr as usize, b as usize, c as usize);
+    (0..m.div_ceil(per)).into_par_iter().for_each(|part| {
+        let r0 = part * per;
+        let rows = per.min(m - r0);
+        let a = Operand {
+            ptr: (a_at as *const f32).add(r0 * a.rs),
+            ..a
+        };
+        let c = (c_at as *mut f32).add(r0 * ldc);
+        product(rows, n, k, a, b_at as *const f32, ldb, c, ldc, accumulate);
+    });
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
