@@ -92,7 +92,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let batch_size = a.batch_size.unwrap_or(known.batch_size);
     // Random data of the model's shapes and types: the step's work does not depend on the values.
     let n = batch_size * (a.steps + a.warmup);
-    let (x, y) = random_data(&model, known.losses, n)?;
+    let (x, y) = random_data(&model, known, n)?;
     let x: Vec<&Array> = x.iter().collect();
     let y: Vec<&Array> = y.iter().collect();
     let targets: Vec<_> = y.iter().map(|t| t.sample_shape()).collect();
@@ -168,16 +168,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
 /// `n` samples of random inputs (ids below each table's size for int32 inputs) and targets
 /// that fit the loss.
-/// The size a model input's free axes (Keras' `None`) take in the benchmark's data.
-const FREE_AXIS_STEPS: usize = 100;
-
-fn random_data(model: &Model, losses: &[Loss], n: usize) -> Result<(Vec<Array>, Vec<Array>)> {
+/// Random data of the model's shapes and types (free axes at the workload's length), targets
+/// of each output's loss.
+fn random_data(model: &Model, known: &models::Known, n: usize) -> Result<(Vec<Array>, Vec<Array>)> {
+    let losses = known.losses;
     let limits = model.input_id_limits()?;
     let mut xs = Vec::new();
     for (i, t) in model.inputs().iter().enumerate() {
         let mut shape = vec![n];
         let dims = t.shape().dims().iter().zip(t.free_axes());
-        shape.extend(dims.map(|(&d, &free)| if free { FREE_AXIS_STEPS } else { d }));
+        shape.extend(dims.map(|(&d, &free)| if free { known.free_length } else { d }));
         let len: usize = shape.iter().product();
         let u = wgtrain::nn::init::uniform_stream(1, 1 + i as u32, len);
         xs.push(match t.dtype() {

@@ -56,6 +56,9 @@ pub struct Known {
     pub seed_callbacks: fn() -> Result<Vec<Box<dyn Callback>>>,
     /// What the original validates on.
     pub validation: Validates,
+    /// The length of the workload's sequences on the axes its model leaves to the data (what
+    /// `bench` feeds there).
+    pub free_length: usize,
 }
 
 /// What a reference workload validates on.
@@ -199,6 +202,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: false,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
     Known {
         name: "imdb-fm",
@@ -213,6 +217,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: true,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
     Known {
         name: "imdb-cnn",
@@ -227,6 +232,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: true,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
     Known {
         name: "imdb-dgcnn",
@@ -241,6 +247,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: false,
         seed_callbacks: imdb_dgcnn::seed_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
     Known {
         name: "imdb-simplernn",
@@ -255,6 +262,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: true,
         seed_callbacks: no_callbacks,
         validation: Validates::Split(0.2),
+        free_length: 0,
     },
     Known {
         name: "functional-qa",
@@ -269,6 +277,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: true,
         seed_callbacks: no_callbacks,
         validation: Validates::Nothing,
+        free_length: functional_qa::MAXLEN,
     },
     Known {
         name: "multi-output",
@@ -289,6 +298,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: true,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: multi_output::MAXLEN,
     },
     Known {
         name: "inception-block",
@@ -304,6 +314,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: false,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
     Known {
         name: "residual-block",
@@ -319,6 +330,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: false,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
     Known {
         name: "siamese-lstm",
@@ -334,6 +346,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: false,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: siamese_lstm::TRAIN_STEPS,
     },
     Known {
         name: "shared-vision",
@@ -349,6 +362,7 @@ pub const KNOWN: &[Known] = &[
         pre_padded: false,
         seed_callbacks: no_callbacks,
         validation: Validates::TestSplit,
+        free_length: 0,
     },
 ];
 
