@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 use std::time::Instant;
 use wgtrain::graph::{
-    Backend, Conv1dGeometry, Graph, Op, Padding, ParamId, Plan, PlanOutputs, StepArgs,
+    Backend, Conv1dGeometry, Graph, Op, Padding, ParamId, Plan, PlanOutputs, Shape, StepArgs,
 };
 
 /// (label, batch, length, in, out, kernel, dilation, padding).
@@ -44,11 +44,7 @@ const CASES: [Case; 2] = [
 ];
 
 /// Seconds per run of a plan, repeated for at least `min_seconds`.
-pub(crate) fn time_plan(
-    backend: &mut dyn Backend,
-    plan: Plan,
-    min_seconds: f64,
-) -> Result<(f64, u32)> {
+fn time_plan(backend: &mut dyn Backend, plan: Plan, min_seconds: f64) -> Result<(f64, u32)> {
     let id = backend.compile(plan)?;
     let args = StepArgs::default();
     backend.run(id, &[], &args)?;
@@ -69,18 +65,6 @@ pub(crate) fn time_plan(
 fn one(backend: &mut dyn Backend, case: &Case, min_seconds: f64) -> Result<Value> {
     let &(label, n, l, cin, cout, k, d, padding) = case;
     let geo = Conv1dGeometry::new(l, k, 1, d, padding).map_err(|e| anyhow!(e))?;
-    backend.set_param(
-        ParamId(0),
-        &wgtrain::nn::init::uniform_stream(5, 1, n * l * cin),
-    )?;
-    backend.set_param(
-        ParamId(1),
-        &wgtrain::nn::init::uniform_stream(5, 2, k * cin * cout),
-    )?;
-    backend.set_param(
-        ParamId(2),
-        &wgtrain::nn::init::uniform_stream(5, 3, n * geo.out_len * cout),
-    )?;
     // Multiply-adds of one pass, counting only taps that read inside the input.
     let taps: usize = (0..k)
         .map(|j| {
@@ -89,22 +73,41 @@ fn one(backend: &mut dyn Backend, case: &Case, min_seconds: f64) -> Result<Value
         })
         .sum();
     let flops = 2.0 * (n * taps * cin * cout) as f64;
-    let mut out = json!({ "shape": label });
-    let mut total = 0.0;
-    for (name, op) in [
+    let passes = [
         ("forward", Op::Conv1d(geo)),
         ("backward_data", Op::Conv1dBackwardData(geo)),
         ("backward_filter", Op::Conv1dBackwardFilter(geo)),
-    ] {
+    ];
+    let shapes = [
+        Shape(vec![n, l, cin]),
+        Shape(vec![k, cin, cout]),
+        Shape(vec![n, geo.out_len, cout]),
+    ];
+    let out = json!({ "shape": label });
+    time_passes(backend, min_seconds, flops, shapes, passes, out)
+}
+
+/// Times a convolution's three passes, each its own plan over random parameters 0 (x), 1
+/// (kernel) and 2 (dy) of `shapes`: the forward pass reads x and the kernel, the input's
+/// gradient dy and the kernel, the kernel's gradient x and dy. `flops` is one pass's work; the
+/// times go into `out`.
+pub(crate) fn time_passes(
+    backend: &mut dyn Backend,
+    min_seconds: f64,
+    flops: f64,
+    shapes: [Shape; 3],
+    passes: [(&str, Op); 3],
+    mut out: Value,
+) -> Result<Value> {
+    for (i, s) in shapes.iter().enumerate() {
+        let values = wgtrain::nn::init::uniform_stream(5, 1 + i as u32, s.numel());
+        backend.set_param(ParamId(i), &values)?;
+    }
+    let mut total = 0.0;
+    for (pass, (name, op)) in passes.into_iter().enumerate() {
         let mut g = Graph::new();
-        let x = g.param(ParamId(0), [n, l, cin]);
-        let w = g.param(ParamId(1), [k, cin, cout]);
-        let dy = g.param(ParamId(2), [n, geo.out_len, cout]);
-        let inputs = match op {
-            Op::Conv1d(_) => [x, w],
-            Op::Conv1dBackwardData(_) => [dy, w],
-            _ => [x, dy],
-        };
+        let [x, w, dy] = [0, 1, 2].map(|i| g.param(ParamId(i), shapes[i].clone()));
+        let inputs = [[x, w], [dy, w], [x, dy]][pass];
         let y = g.push(op, &inputs)?;
         let outputs = PlanOutputs {
             predictions: vec![y],

@@ -130,14 +130,11 @@ fn imdb_pre_500(data_dir: Option<&Path>) -> Result<Dataset> {
 }
 
 fn qa_random(_data_dir: Option<&Path>) -> Result<Dataset> {
-    let (x_train, y_train) = functional_qa::random_data(functional_qa::SAMPLES, 0)?;
-    let (x_test, y_test) = functional_qa::random_data(functional_qa::SAMPLES, 1)?;
-    Ok(Dataset {
-        x_train,
-        y_train: vec![y_train],
-        x_test,
-        y_test: vec![y_test],
-    })
+    use functional_qa::{random_data, SAMPLES};
+    Ok(generated(
+        random_data(SAMPLES, 0)?,
+        random_data(SAMPLES, 1)?,
+    ))
 }
 
 fn posts_random(_data_dir: Option<&Path>) -> Result<Dataset> {
@@ -154,38 +151,37 @@ fn posts_random(_data_dir: Option<&Path>) -> Result<Dataset> {
 
 fn images_random(_data_dir: Option<&Path>) -> Result<Dataset> {
     use vision_blocks::{random_images, SAMPLES};
-    let (x_train, y_train) = random_images(SAMPLES, 0)?;
-    let (x_test, y_test) = random_images(SAMPLES / 4, 1)?;
-    Ok(Dataset {
-        x_train: vec![x_train],
-        y_train: vec![y_train],
-        x_test: vec![x_test],
-        y_test: vec![y_test],
-    })
+    let one = |(x, y): (Array, Array)| (vec![x], y);
+    Ok(generated(
+        one(random_images(SAMPLES, 0)?),
+        one(random_images(SAMPLES / 4, 1)?),
+    ))
+}
+
+/// A generated dataset of several inputs and one target.
+fn generated(train: (Vec<Array>, Array), test: (Vec<Array>, Array)) -> Dataset {
+    Dataset {
+        x_train: train.0,
+        y_train: vec![train.1],
+        x_test: test.0,
+        y_test: vec![test.1],
+    }
 }
 
 fn sequence_pairs_random(_data_dir: Option<&Path>) -> Result<Dataset> {
     use siamese_lstm::{random_pairs, SAMPLES, TEST_STEPS, TRAIN_STEPS};
-    let (x_train, y_train) = random_pairs(SAMPLES, TRAIN_STEPS, 0)?;
-    let (x_test, y_test) = random_pairs(SAMPLES / 4, TEST_STEPS, 1)?;
-    Ok(Dataset {
-        x_train,
-        y_train: vec![y_train],
-        x_test,
-        y_test: vec![y_test],
-    })
+    Ok(generated(
+        random_pairs(SAMPLES, TRAIN_STEPS, 0)?,
+        random_pairs(SAMPLES / 4, TEST_STEPS, 1)?,
+    ))
 }
 
 fn image_pairs_random(_data_dir: Option<&Path>) -> Result<Dataset> {
     use vision_blocks::{random_pairs, SAMPLES};
-    let (x_train, y_train) = random_pairs(SAMPLES, 0)?;
-    let (x_test, y_test) = random_pairs(SAMPLES / 4, 1)?;
-    Ok(Dataset {
-        x_train,
-        y_train: vec![y_train],
-        x_test,
-        y_test: vec![y_test],
-    })
+    Ok(generated(
+        random_pairs(SAMPLES, 0)?,
+        random_pairs(SAMPLES / 4, 1)?,
+    ))
 }
 
 pub const KNOWN: &[Known] = &[
