@@ -128,6 +128,44 @@ fn training_through_both_applications_moves_the_shared_weights_once() {
 }
 
 #[test]
+fn a_base_model_takes_back_the_weights_trained_through_it() {
+    let mut base = compiled(vision_blocks::vision_base().unwrap());
+    let shared = base.as_layer().unwrap();
+    let (a, b) = (Input::new([64, 64, 3]), Input::new([64, 64, 3]));
+    let (fa, fb) = (shared.apply(&a).unwrap(), shared.apply(&b).unwrap());
+    let joined = wgtrain::nn::Concatenate::new()
+        .apply_many(&[&fa, &fb])
+        .unwrap()
+        .remove(0);
+    let out = Dense::new(1)
+        .activation(ActivationKind::Sigmoid)
+        .apply(&joined)
+        .unwrap();
+    let mut outer = compiled(Model::new(&[&a, &b], &[&out]).unwrap());
+    let (x, y) = vision_blocks::random_pairs(8, 1).unwrap();
+    let config = FitConfig {
+        epochs: 1,
+        batch_size: 8,
+        verbose: Verbosity::Silent,
+        ..Default::default()
+    };
+    outer.fit(&[&x[0], &x[1]], &[&y], &config).unwrap();
+    let trained = outer.weight_values().unwrap();
+    assert_ne!(base.weight_values().unwrap(), trained[..4].to_vec());
+    assert_eq!(base.copy_shared_weights_from(&mut outer).unwrap(), 4);
+    assert_eq!(base.weight_values().unwrap(), trained[..4].to_vec());
+    // The base now computes the features the trained model reads.
+    let probe = Model::new(&[&a, &b], &[&fa]).unwrap();
+    let mut probe = compiled(probe);
+    probe.copy_shared_weights_from(&mut outer).unwrap();
+    let image = images(2, 5);
+    assert_eq!(
+        base.predict(&[&image], 2).unwrap(),
+        probe.predict(&[&image, &image], 2).unwrap()
+    );
+}
+
+#[test]
 fn a_model_applied_to_the_wrong_shape_is_an_error_naming_it() {
     let shared = vision_blocks::vision_base().unwrap().as_layer().unwrap();
     let small = Input::new([32, 32, 3]);

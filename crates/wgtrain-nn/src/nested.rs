@@ -34,6 +34,23 @@ impl Model {
         ))
     }
 
+    /// Copies into this model the current values of its weights that `other` shares (through
+    /// `as_layer`), such as a base model's weights after training a model built on it; returns
+    /// how many were copied.
+    pub fn copy_shared_weights_from(&mut self, other: &mut Model) -> Result<usize> {
+        let theirs = other.weight_values()?;
+        let mut mine = self.weight_values()?;
+        let mut copied = 0;
+        for ((_, w), v) in self.weights.iter().zip(mine.iter_mut()) {
+            if let Some(i) = other.weights.iter().position(|(_, o)| o.uid == w.uid) {
+                v.clone_from(&theirs[i]);
+                copied += 1;
+            }
+        }
+        self.set_weight_values(mine)?;
+        Ok(copied)
+    }
+
     /// The model as a layer, not yet named.
     pub(crate) fn nested(&mut self) -> Result<NestedModel> {
         let values = self.weight_values()?;
