@@ -126,6 +126,23 @@ fn activate(a: Activation, xs: &mut [f32]) {
     }
 }
 
+/// `xs[i] = a'(xs[i])` from the activation's outputs, one loop per activation so that each
+/// vectorizes.
+fn to_derivative(a: Activation, xs: &mut [f32]) {
+    fn each(xs: &mut [f32], d: impl Fn(f32) -> f32) {
+        xs.iter_mut().for_each(|x| *x = d(*x));
+    }
+    match a {
+        Activation::Tanh => each(xs, |y| Activation::Tanh.derivative_from_output(y)),
+        Activation::Sigmoid => each(xs, |y| Activation::Sigmoid.derivative_from_output(y)),
+        Activation::HardSigmoid => {
+            each(xs, |y| Activation::HardSigmoid.derivative_from_output(y))
+        }
+        Activation::Relu => each(xs, |y| Activation::Relu.derivative_from_output(y)),
+        Activation::Linear => each(xs, |_| 1.0),
+    }
+}
+
 fn valid(mask: Option<&[f32]>, at: usize) -> bool {
     mask.is_none_or(|m| m[at] != 0.0)
 }
@@ -333,26 +350,39 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
                 let gates = unsafe { saved.get(Part::Gates, b, t) };
                 match spec.cell {
                     Cell::SimpleRnn => {
-                        for j in 0..u {
-                            d_in[j] = dh[j] * act.derivative_from_output(gates[j]);
+                        d_in.copy_from_slice(gates);
+                        to_derivative(act, d_in);
+                        for (d, g) in d_in.iter_mut().zip(dh.iter()) {
+                            *d *= g;
                         }
                     }
                     Cell::Lstm => {
                         let dc = unsafe { rows.get(Part::DCellState, b, 0) };
                         let c_prev = unsafe { saved.get(Part::PrevCell, b, t) };
                         let c_new = unsafe { saved.get(Part::Extra, b, t) };
+                        // aux = act(c); d_in holds the gates' derivatives, then their
+                        // gradients, each pass one vectorized loop.
                         aux.copy_from_slice(c_new);
                         activate(act, aux);
+                        d_in.copy_from_slice(gates);
+                        let (d_if, rest) = d_in.split_at_mut(2 * u);
+                        let (d_cc, d_o) = rest.split_at_mut(u);
+                        to_derivative(gate, d_if);
+                        to_derivative(act, d_cc);
+                        to_derivative(gate, d_o);
                         for j in 0..u {
-                            let [i, f, cc, o] =
-                                [gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]];
-                            let a = aux[j];
-                            let dct = dc[j] + dh[j] * o * act.derivative_from_output(a);
-                            d_in[j] = dct * cc * gate.derivative_from_output(i);
-                            d_in[u + j] = dct * c_prev[j] * gate.derivative_from_output(f);
-                            d_in[2 * u + j] = dct * i * act.derivative_from_output(cc);
-                            d_in[3 * u + j] = dh[j] * a * gate.derivative_from_output(o);
-                            dc[j] = dct * f;
+                            d_o[j] *= dh[j] * aux[j];
+                        }
+                        to_derivative(act, aux);
+                        let (d_i, d_f) = d_if.split_at_mut(u);
+                        let (gi, gf) = (&gates[..u], &gates[u..2 * u]);
+                        let (gc, go) = (&gates[2 * u..3 * u], &gates[3 * u..]);
+                        for j in 0..u {
+                            let dct = dc[j] + dh[j] * go[j] * aux[j];
+                            d_i[j] *= dct * gc[j];
+                            d_f[j] *= dct * c_prev[j];
+                            d_cc[j] *= dct * gi[j];
+                            dc[j] = dct * gf[j];
                         }
                     }
                     Cell::Gru => {
