@@ -1392,6 +1392,10 @@ pub fn large_cases() -> Vec<OpCase> {
         matmul_case("large", &[784, 128], &[256, 784], true, true),
         matmul_case("large_batched", &[8, 128, 96], &[8, 96, 128], false, false),
         matmul_case("large_shared", &[16, 64, 256], &[128, 256], false, true),
+        // Many rows against a shallow operand, plain and transposed (a sequence's projection).
+        matmul_case("large_tall", &[4100, 64], &[64, 8], false, false),
+        matmul_case("large_tall", &[4100, 64], &[8, 64], false, true),
+        matmul_case("large_tall_shared", &[2, 2100, 64], &[64, 8], false, false),
         OpCase::new(
             "large dense relu dense softmax_cross_entropy",
             vec![

@@ -51,6 +51,12 @@ pub fn matmul(a: &[f32], sa: &Shape, b: &[f32], sb: &Shape, out: &mut [f32], ta:
             o.fill(0.0);
             continue;
         }
+        #[cfg(target_arch = "x86_64")]
+        if !ta && tall_and_shallow(m, k) && gemm_avx512::available() {
+            // SAFETY: AVX-512F is present; the operands hold the elements the strides address.
+            unsafe { tall_product(a, b, o, m, n, k, tb) };
+            continue;
+        }
         // SAFETY: the slices hold at least the elements the strides address, and `o` does not
         // overlap `a` or `b` (the planner never gives an output the slot of a live input).
         unsafe {
@@ -81,6 +87,54 @@ pub fn matmul(a: &[f32], sa: &Shape, b: &[f32], sb: &Shape, out: &mut [f32], ta:
 
 /// A product whose depth dwarfs its output (a weight's gradient summed over every row of a
 /// batch of sequences: `a^T @ b` with `k` in the thousands and `m x n` in the thousands).
+/// Many rows against a shallow right operand (the input projection of every step of a batch of
+/// sequences, and its gradient).
+fn tall_and_shallow(m: usize, k: usize) -> bool {
+    m >= 4096 && k <= 256
+}
+
+thread_local! {
+    /// A shallow right operand turned to rows, reused across calls (it grows once).
+    static RIGHT_ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `out = a @ op(b)` for a tall `a` (rows of `k`) with the AVX-512 product, its rows split
+/// across the threads; a transposed `b` (at most 256 x n) is first copied to rows.
+///
+/// SAFETY: the CPU has AVX-512F; `a` holds m x k values, `b` k x n, `out` m x n.
+#[cfg(target_arch = "x86_64")]
+unsafe fn tall_product(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    tb: bool,
+) {
+    let a = Operand {
+        ptr: a.as_ptr(),
+        rs: k,
+        cs: 1,
+    };
+    let mut product = |b: &[f32]| {
+        gemm_avx512::product_on_threads(m, n, k, a, b.as_ptr(), n, out.as_mut_ptr(), n, false)
+    };
+    if !tb {
+        return product(b);
+    }
+    RIGHT_ROWS.with(|rows| {
+        let mut rows = rows.borrow_mut();
+        rows.resize(k * n, 0.0);
+        for (j, column) in b[..n * k].chunks_exact(k).enumerate() {
+            for (kk, &v) in column.iter().enumerate() {
+                rows[kk * n + j] = v;
+            }
+        }
+        product(&rows)
+    })
+}
+
 fn deep_and_narrow(m: usize, n: usize, k: usize) -> bool {
     k >= 2048 && m * n <= 1 << 16 && k >= 16 * m.max(n)
 }

@@ -152,9 +152,7 @@ fn to_derivative(a: Activation, xs: &mut [f32]) {
     match a {
         Activation::Tanh => each(xs, |y| Activation::Tanh.derivative_from_output(y)),
         Activation::Sigmoid => each(xs, |y| Activation::Sigmoid.derivative_from_output(y)),
-        Activation::HardSigmoid => {
-            each(xs, |y| Activation::HardSigmoid.derivative_from_output(y))
-        }
+        Activation::HardSigmoid => each(xs, |y| Activation::HardSigmoid.derivative_from_output(y)),
         Activation::Relu => each(xs, |y| Activation::Relu.derivative_from_output(y)),
         Activation::Linear => each(xs, |_| 1.0),
     }
