@@ -3,6 +3,7 @@
 //! one set of weights for every application, starting from the model's values, errors that
 //! name the model for inputs it cannot take, and model files that keep it.
 
+mod harness;
 #[allow(dead_code)]
 #[path = "../examples/models/vision_blocks.rs"]
 mod vision_blocks;
@@ -163,6 +164,36 @@ fn a_base_model_takes_back_the_weights_trained_through_it() {
         base.predict(&[&image], 2).unwrap(),
         probe.predict(&[&image, &image], 2).unwrap()
     );
+}
+
+#[test]
+fn a_model_used_as_a_layer_trains_on_the_gpu_as_on_the_cpu() {
+    let Some(gpu) = harness::gpu_backend() else {
+        return;
+    };
+    let (x, y) = vision_blocks::random_pairs(4, 2).unwrap();
+    let config = FitConfig {
+        epochs: 2,
+        batch_size: 4,
+        verbose: Verbosity::Silent,
+        ..Default::default()
+    };
+    let mut cpu = compiled(vision_blocks::shared_vision().unwrap());
+    let mut on_gpu = vision_blocks::shared_vision().unwrap();
+    on_gpu
+        .compile_on(
+            CompileConfig::new(Optimizer::rmsprop(), Loss::BinaryCrossentropy),
+            Box::new(gpu),
+        )
+        .unwrap();
+    on_gpu
+        .set_weight_values(cpu.weight_values().unwrap())
+        .unwrap();
+    let want = cpu.fit(&[&x[0], &x[1]], &[&y], &config).unwrap();
+    let got = on_gpu.fit(&[&x[0], &x[1]], &[&y], &config).unwrap();
+    for (g, w) in got.history["loss"].iter().zip(&want.history["loss"]) {
+        assert!((g - w).abs() <= 1e-4 * w.abs(), "GPU loss {g} vs CPU {w}");
+    }
 }
 
 #[test]

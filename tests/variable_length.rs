@@ -3,6 +3,7 @@
 //! built for that length computes, free axes through sequence outputs, model files that keep
 //! them, and errors for the axes that are fixed.
 
+mod harness;
 #[allow(dead_code)]
 #[path = "../examples/models/siamese_lstm.rs"]
 mod siamese_lstm;
@@ -84,6 +85,37 @@ fn a_free_length_computes_what_a_fixed_length_model_does() {
         let got = free.predict(&[&x], 2).unwrap();
         assert_eq!(got[0].shape.0, vec![2, steps, 3]);
         assert_eq!(got, fixed.predict(&[&x], 2).unwrap(), "{steps} steps");
+    }
+}
+
+#[test]
+fn the_gpu_backend_computes_each_length_as_the_cpu_does() {
+    let Some(gpu) = harness::gpu_backend() else {
+        return;
+    };
+    let mut cpu = compiled(sequence_model(None));
+    let mut on_gpu = sequence_model(None);
+    on_gpu
+        .compile_on(
+            CompileConfig::new(Optimizer::rmsprop(), Loss::BinaryCrossentropy),
+            Box::new(gpu),
+        )
+        .unwrap();
+    on_gpu
+        .set_weight_values(cpu.weight_values().unwrap())
+        .unwrap();
+    for steps in [5, 11, 5] {
+        let x = sequences(3, steps, 4, steps);
+        let want = cpu.predict(&[&x], 3).unwrap();
+        let got = on_gpu.predict(&[&x], 3).unwrap();
+        assert_eq!(got[0].shape, want[0].shape);
+        let (g, w) = (got[0].f32s().unwrap(), want[0].f32s().unwrap());
+        for (a, b) in g.iter().zip(w) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{steps} steps: {a} vs {b}"
+            );
+        }
     }
 }
 
