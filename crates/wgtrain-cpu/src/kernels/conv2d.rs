@@ -198,12 +198,9 @@ pub fn conv2d_backward_data(
         if wt.len() < k * cout {
             wt.resize(k * cout, 0.0);
         }
-        for (r, row) in w.chunks_exact(cout).enumerate() {
-            for (co, &v) in row.iter().enumerate() {
-                wt[co * k + r] = v;
-            }
-        }
-        let wt = &wt[..k * cout];
+        let wt = &mut wt[..k * cout];
+        super::transpose(w, cout, wt);
+        let wt = &*wt;
         by_chunks(batch, geo, cin, |first, n, windows| {
             let dy = &dy[first * outs * cout..][..n * outs * cout];
             // SAFETY: dy's chunk is (n * outs, out), w^T (out, k), windows (n * outs, k).

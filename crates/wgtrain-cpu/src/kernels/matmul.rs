@@ -126,11 +126,7 @@ unsafe fn tall_product(
     RIGHT_ROWS.with(|rows| {
         let mut rows = rows.borrow_mut();
         rows.resize(k * n, 0.0);
-        for (j, column) in b[..n * k].chunks_exact(k).enumerate() {
-            for (kk, &v) in column.iter().enumerate() {
-                rows[kk * n + j] = v;
-            }
-        }
+        super::transpose(&b[..n * k], k, &mut rows);
         product(&rows)
     })
 }

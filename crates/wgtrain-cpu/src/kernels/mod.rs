@@ -38,3 +38,13 @@ impl SendPtr {
         self.0
     }
 }
+
+/// `dst (cols x rows) = src (rows x cols)^T`, both row-major.
+pub(crate) fn transpose(src: &[f32], cols: usize, dst: &mut [f32]) {
+    let rows = src.len() / cols.max(1);
+    for (r, row) in src.chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
+}

@@ -299,11 +299,7 @@ pub fn backward(w: &Walk, upstream: [Option<&[f32]>; 4], packed: &[f32], out: &m
     let (kt_at, _) = backward.range(Part::KernelT);
     let (head, kernel_t) = out.split_at_mut(kt_at);
     let kernel_t = &mut kernel_t[..gu * u];
-    for (k, row) in w.kernel.chunks_exact(gu).enumerate() {
-        for (j, v) in row.iter().enumerate() {
-            kernel_t[j * u + k] = *v;
-        }
-    }
+    super::transpose(w.kernel, gu, kernel_t);
     let kernel_t: &[f32] = kernel_t;
     let rows = Rows::new(head.as_mut_ptr(), backward);
     let [d_outputs, d_last, d_state, d_cell] = upstream;
